@@ -1,0 +1,48 @@
+"""The FastAPI application factory: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+import pdfq
+from pdfq.api.errors import install_error_handlers
+from pdfq.api.routes import health, jobs, results
+from pdfq.api.services import Services, build_services
+from pdfq.config import Settings
+from pdfq.logs import configure_logging
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
+    """Build the API. Start-up connects the store (migrating it), blobs and the queue."""
+    settings = settings or Settings()
+    if configure_logs:
+        configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services: Services = await run_in_threadpool(build_services, settings)
+        app.state.services = services
+        services.queue.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(services.queue.stop, SHUTDOWN_GRACE_SECONDS)
+            services.close()
+
+    app = FastAPI(
+        title="pdfq",
+        version=pdfq.__version__,
+        summary="Asynchronous PDF ingestion: text, tables, Markdown and OCR.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(jobs.router)
+    app.include_router(results.router)
+    app.include_router(health.router)
+    return app

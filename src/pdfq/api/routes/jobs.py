@@ -1,0 +1,237 @@
+"""Job routes: submit, read, list, cancel, retry, delete, and the event history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from pdfq import results
+from pdfq.api.deps import PrincipalDep, ServicesDep
+from pdfq.api.services import Services
+from pdfq.api.upload import receive_upload
+from pdfq.blobs import BlobWriter
+from pdfq.domain import Event, Job, JobPage, JobStatus, Options, new_id
+from pdfq.errors import Conflict, InvalidOptions, NotFound, QueueFull
+from pdfq.store import events as event_repo
+from pdfq.store import jobs as repo
+from pdfq.store.jobs import JobRecord, NewJob
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+OPTION_FIELDS = frozenset(Options.model_fields)
+SECRET_FIELDS = frozenset({"password"})
+
+SUBMIT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "ocr": {"type": "string", "enum": ["auto", "always", "never"]},
+                        "languages": {"type": "string", "example": "eng+deu"},
+                        "pages": {"type": "string", "example": "1-5,8"},
+                        "password": {"type": "string", "format": "password"},
+                        "webhook_url": {"type": "string", "format": "uri"},
+                        "priority": {"type": "integer", "minimum": -10, "maximum": 10},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def job_response(
+    job: Job, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        job.model_dump_json(),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def parse_options(fields: dict[str, str]) -> tuple[Options, str | None]:
+    """Form fields → job options and the (secret) password. Raises InvalidOptions."""
+    unknown = set(fields) - OPTION_FIELDS - SECRET_FIELDS
+    if unknown:
+        raise InvalidOptions(f"unknown field(s): {', '.join(sorted(unknown))}")
+    password = fields.get("password") or None
+    data = {k: v for k, v in fields.items() if k in OPTION_FIELDS and v.strip() != ""}
+    try:
+        return Options.model_validate(data), password
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidOptions(problems) from exc
+
+
+async def load_job(services: Services, job_id: str, tenant: str) -> JobRecord:
+    record = await run_in_threadpool(repo.get_job, services.db, job_id=job_id, tenant=tenant)
+    if record is None:
+        raise NotFound(f"no job {job_id}")
+    return record
+
+
+def _replayed(record: JobRecord) -> Response:
+    headers = {"Location": f"/v1/jobs/{record.id}", "Idempotent-Replayed": "true"}
+    return job_response(record.to_job(), 202, headers)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=Job,
+    openapi_extra=SUBMIT_BODY,
+    summary="Submit a PDF",
+    responses={
+        400: {"description": "empty file or invalid options"},
+        413: {"description": "file too large"},
+        415: {"description": "not a PDF"},
+        429: {"description": "queue full (see Retry-After)"},
+    },
+)
+async def submit_job(
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Response:
+    """Stream the upload to storage, record a queued job and answer at once with its id."""
+    db = services.db
+    if idempotency_key:
+        first = await run_in_threadpool(
+            repo.find_by_idempotency_key, db, tenant=principal.tenant, key=idempotency_key
+        )
+        if first is not None:
+            return _replayed(first)
+    depth = await run_in_threadpool(services.queue_depth)
+    if depth >= services.settings.max_queued_jobs:
+        raise QueueFull(f"{depth} jobs are waiting; try again shortly", retry_after=5)
+
+    job_id = new_id()
+
+    def new_writer(_filename: str) -> tuple[str, BlobWriter]:
+        key = results.input_key(job_id)
+        return key, services.blobs.writer(key)
+
+    upload = await receive_upload(
+        request, new_writer=new_writer, max_file_bytes=services.settings.max_file_bytes
+    )
+    part = upload.files[0]
+    try:
+        options, password = parse_options(upload.fields)
+        new = NewJob(
+            id=job_id,
+            tenant=principal.tenant,
+            filename=part.filename,
+            size_bytes=part.size,
+            sha256=part.sha256,
+            options=options,
+            secret=services.secrets.encrypt(password) if password else None,
+            idempotency_key=idempotency_key,
+        )
+        record, created = await run_in_threadpool(repo.create_job, db, new=new)
+    except BaseException:
+        await run_in_threadpool(services.blobs.delete_prefix, job_id)
+        raise
+    if not created:  # the same idempotency key raced in: keep the first job only
+        await run_in_threadpool(services.blobs.delete_prefix, job_id)
+        return _replayed(record)
+    await run_in_threadpool(services.queue.enqueue, job_id, priority=options.priority)
+    return job_response(record.to_job(), 202, {"Location": f"/v1/jobs/{job_id}"})
+
+
+@router.get("", response_model=JobPage, summary="List jobs, newest first")
+def list_jobs(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    status: JobStatus | None = None,
+    batch: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> JobPage:
+    records, next_cursor = repo.list_jobs(
+        services.db,
+        tenant=principal.tenant,
+        status=status,
+        batch_id=batch,
+        limit=limit,
+        cursor=cursor,
+    )
+    return JobPage(items=[r.to_job() for r in records], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=Job, summary="Get a job", responses={404: {}})
+def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    record = repo.get_job(services.db, job_id=job_id, tenant=principal.tenant)
+    if record is None:
+        raise NotFound(f"no job {job_id}")
+    return job_response(record.to_job())
+
+
+@router.post(
+    "/{job_id}/cancel", response_model=Job, summary="Cancel a job", responses={404: {}, 409: {}}
+)
+def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    record, before = repo.cancel(services.db, job_id=job_id, tenant=principal.tenant)
+    if record is None:
+        raise NotFound(f"no job {job_id}")
+    if before in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+        raise Conflict(f"the job already {before.value}")
+    if before == JobStatus.RUNNING:
+        services.queue.cancel(job_id)
+    return job_response(record.to_job())
+
+
+@router.post(
+    "/{job_id}/retry",
+    status_code=202,
+    response_model=Job,
+    summary="Run a failed or canceled job again",
+    responses={404: {}, 409: {}},
+)
+def retry_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    record = repo.retry(services.db, job_id=job_id, tenant=principal.tenant)
+    if record is None:
+        current = repo.get_job(services.db, job_id=job_id, tenant=principal.tenant)
+        if current is None:
+            raise NotFound(f"no job {job_id}")
+        raise Conflict(
+            f"only failed or canceled jobs can be retried; this one is {current.status.value}"
+        )
+    services.queue.enqueue(job_id, priority=record.priority)
+    return job_response(record.to_job(), 202)
+
+
+@router.delete(
+    "/{job_id}", status_code=204, summary="Delete a job and its files", responses={404: {}}
+)
+def delete_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    record, before = repo.cancel(services.db, job_id=job_id, tenant=principal.tenant)
+    if record is None:
+        raise NotFound(f"no job {job_id}")
+    if before == JobStatus.RUNNING:
+        services.queue.cancel(job_id)
+    repo.delete_job(services.db, job_id=job_id)
+    services.blobs.delete_prefix(job_id)
+    return Response(status_code=204)
+
+
+@router.get("/{job_id}/events", response_model=list[Event], summary="The job's event history")
+def list_events(
+    job_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> list[Event]:
+    if repo.get_job(services.db, job_id=job_id, tenant=principal.tenant) is None:
+        raise NotFound(f"no job {job_id}")
+    return event_repo.list_events(services.db, job_id=job_id, after_id=after)

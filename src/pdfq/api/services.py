@@ -1,0 +1,54 @@
+"""What the API process builds at start-up and shares between requests."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from pdfq.blobs import Blobs, open_blobs
+from pdfq.config import Settings
+from pdfq.crypto import SecretBox, load_secret_box
+from pdfq.queue import Notify, Queue, open_queue
+from pdfq.store import Database, upgrade
+from pdfq.store import jobs as repo
+
+QUEUE_DEPTH_TTL = 1.0  # seconds a queue-depth reading is reused for backpressure decisions
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    blobs: Blobs
+    queue: Queue
+    secrets: SecretBox
+    _depth: int = 0
+    _depth_at: float = field(default=-1e9)
+
+    def queue_depth(self) -> int:
+        """Queued jobs, re-read at most once a second (one indexed count)."""
+        now = time.monotonic()
+        if now - self._depth_at > QUEUE_DEPTH_TTL:
+            self._depth = repo.count_queued(self.db)
+            self._depth_at = now
+        return self._depth
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings, notify: Notify | None = None) -> Services:
+    """Connect to the store (migrating it), blobs and queue. Blocking; run in a thread."""
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    upgrade(db)
+    blobs = open_blobs(settings)
+    cleanup = getattr(blobs, "remove_stale_temp_files", None)
+    if cleanup is not None:
+        cleanup()
+    return Services(
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        queue=open_queue(settings, db, notify),
+        secrets=load_secret_box(settings),
+    )

@@ -1,0 +1,187 @@
+"""Settings: every ``PDFQ_*`` environment variable, in one pydantic-settings object.
+
+Defaults give the embedded shape (SQLite, a local data folder, an in-process worker pool).
+The distributed shape is chosen by settings alone (PostgreSQL URL, ``s3://`` blobs, Celery queue).
+Settings are passed in (``create_app(settings)``, ``build_worker_context(settings)``), never
+imported as a global. ``docs/configuration.md`` is generated from this module
+(``python -m pdfq.config``) and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    """All of pdfq's configuration. Each field is read from ``PDFQ_<FIELD NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="PDFQ_", extra="ignore", frozen=True)
+
+    # --- shape -----------------------------------------------------------------------------
+    data_dir: Path = Field(
+        Path("./pdfq-data"),
+        description="Folder for the SQLite database, local blobs and the generated secret key.",
+    )
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL of the job store. Empty: `sqlite:///<data dir>/pdfq.db`. "
+        "Distributed: `postgresql+psycopg://user@host/db`.",
+    )
+    blobs_url: str = Field(
+        "",
+        description="Where input files and results go. Empty: `file://<data dir>/blobs`. "
+        "Distributed: `s3://bucket/prefix`.",
+    )
+    queue: Literal["local", "celery"] = Field(
+        "local",
+        description="`local`: in-process dispatcher and worker-process pool. "
+        "`celery`: Celery workers (`pdfq worker`) over `PDFQ_BROKER_URL`.",
+    )
+    broker_url: str = Field(
+        "", description="Celery broker URL (`redis://…` or `amqp://…`) when `PDFQ_QUEUE=celery`."
+    )
+
+    # --- HTTP ------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address `pdfq serve` binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `pdfq serve` listens on.")
+    max_file_bytes: int = Field(512 * MiB, ge=1, description="Largest accepted upload (413 above).")
+    max_queued_jobs: int = Field(
+        100_000,
+        ge=1,
+        description="Global ceiling on queued jobs; uploads beyond it get 429 with Retry-After.",
+    )
+
+    # --- documents -------------------------------------------------------------------------
+    max_pages: int = Field(
+        5000, ge=1, description="Documents with more pages fail `too_many_pages`."
+    )
+    max_stream_bytes: int = Field(
+        256 * MiB,
+        ge=MiB,
+        description="Largest decompressed size of one PDF stream; beyond it the file is rejected "
+        "as `unsafe_pdf` (deflate bombs) before any parsing.",
+    )
+
+    # --- workers ---------------------------------------------------------------------------
+    workers: int = Field(
+        default_factory=_cpu_count, ge=1, description="Worker processes (default: CPU count)."
+    )
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        description="Attempts per job before a lost worker or hard time-out fails it "
+        "(`worker_lost` / `timeout`).",
+    )
+    lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A running job's lease; the worker renews it every third of this. "
+        "Jobs whose lease expired are re-queued by the sweeper.",
+    )
+    sweep_interval_seconds: float = Field(
+        10.0, gt=0, description="How often the sweeper looks for expired leases."
+    )
+    job_time_limit_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Soft time limit of one job: the worker stops it and fails it with `timeout`.",
+    )
+    job_time_limit_grace_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Hard limit = soft limit + this: a worker still busy then is killed "
+        "and the job retried (then `timeout`).",
+    )
+    worker_max_memory_mb: int = Field(
+        2048,
+        ge=64,
+        description="Memory cap of one worker process (resident set); above it the process is "
+        "killed and its job retried, then failed with `worker_lost`.",
+    )
+    worker_max_jobs: int = Field(
+        500, ge=1, description="A worker process is replaced after this many jobs."
+    )
+
+    # --- store -----------------------------------------------------------------------------
+    db_pool_size: int = Field(10, ge=1, description="Connections kept per process (PostgreSQL).")
+
+    # --- security --------------------------------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key that encrypts PDF passwords while their job runs. Empty: a random key "
+        "kept in `<data dir>/secret.key` (set it explicitly when several hosts share a store).",
+    )
+
+    # --- logging ---------------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`auto`: readable on a terminal, JSON otherwise."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_urls(cls, data: dict[str, object]) -> dict[str, object]:
+        # The embedded shape places everything under data_dir unless told otherwise.
+        data = dict(data)
+        data_dir = Path(str(data.get("data_dir") or "./pdfq-data")).expanduser().absolute()
+        data["data_dir"] = data_dir
+        if not data.get("database_url"):
+            data["database_url"] = f"sqlite:///{data_dir / 'pdfq.db'}"
+        if not data.get("blobs_url"):
+            data["blobs_url"] = f"file://{data_dir / 'blobs'}"
+        return data
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> Settings:
+        if self.queue == "celery" and not self.broker_url:
+            raise ValueError("PDFQ_BROKER_URL is required when PDFQ_QUEUE=celery")
+        return self
+
+    @property
+    def job_hard_time_limit_seconds(self) -> float:
+        return self.job_time_limit_seconds + self.job_time_limit_grace_seconds
+
+
+def settings_reference_markdown() -> str:
+    """The configuration reference (docs/configuration.md), generated from :class:`Settings`."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "<!-- Generated by `python -m pdfq.config > docs/configuration.md`; a test keeps it "
+        "in sync with `src/pdfq/config.py`. -->",
+        "",
+        "Every setting is an environment variable. Defaults give the embedded shape.",
+        "",
+        "| variable | default | description |",
+        "|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default = "CPU count" if name == "workers" else "computed"
+        elif field.default in (None, ""):
+            default = "—"
+        else:
+            default = f"`{field.default}`"
+        lines.append(f"| `PDFQ_{name.upper()}` | {default} | {field.description or ''} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(settings_reference_markdown())

@@ -1,0 +1,234 @@
+"""Domain models shared by every layer: jobs, their options, events and extraction results.
+
+These pydantic models are the vocabulary of the HTTP API, the store, the workers and the
+Python client alike, so the JSON a client reads is exactly what the server wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+class ErrorCode(StrEnum):
+    """Stable machine codes. Jobs end with one of the first group; the API answers with any."""
+
+    NOT_A_PDF = "not_a_pdf"
+    EMPTY_FILE = "empty_file"
+    TOO_LARGE = "too_large"
+    TOO_MANY_PAGES = "too_many_pages"
+    ENCRYPTED = "encrypted"
+    MALFORMED_PDF = "malformed_pdf"
+    UNSAFE_PDF = "unsafe_pdf"
+    TIMEOUT = "timeout"
+    WORKER_LOST = "worker_lost"
+    OCR_FAILED = "ocr_failed"
+    UNSUPPORTED_TYPE = "unsupported_type"
+    STORAGE_ERROR = "storage_error"
+    CANCELED = "canceled"
+    INTERNAL = "internal"
+    # Request-level codes (HTTP answers only).
+    INVALID_REQUEST = "invalid_request"
+    INVALID_OPTIONS = "invalid_options"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    QUEUE_FULL = "queue_full"
+    UNAVAILABLE = "unavailable"
+
+
+class OcrMode(StrEnum):
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+_PAGE_RANGE = re.compile(r"^\s*(\d+)\s*(?:(-)\s*(\d+)?)?\s*$")
+_LANGUAGES = re.compile(r"^[A-Za-z_]{3,16}(\+[A-Za-z_]{3,16})*$")
+
+
+def parse_page_ranges(spec: str) -> list[tuple[int, int | None]]:
+    """Parse ``"1-5,8,10-"`` into ``[(1, 5), (8, 8), (10, None)]`` (1-based, inclusive).
+
+    ``None`` as an end means "to the last page". Raises ``ValueError`` with a readable reason.
+    """
+    ranges: list[tuple[int, int | None]] = []
+    for part in spec.split(","):
+        match = _PAGE_RANGE.match(part)
+        if not match:
+            raise ValueError(f"page range {part.strip()!r} is not of the form N, N-M or N-")
+        start = int(match.group(1))
+        end: int | None = start
+        if match.group(2) is not None:  # "N-" or "N-M"
+            end = int(match.group(3)) if match.group(3) else None
+        if start < 1 or (end is not None and end < start):
+            raise ValueError(f"page range {part.strip()!r} is empty or starts before page 1")
+        ranges.append((start, end))
+    return ranges
+
+
+def select_pages(spec: str | None, page_count: int) -> list[int]:
+    """The sorted, distinct 1-based page numbers that ``spec`` picks from a document."""
+    if not spec:
+        return list(range(1, page_count + 1))
+    chosen: set[int] = set()
+    for start, end in parse_page_ranges(spec):
+        last = page_count if end is None else min(end, page_count)
+        chosen.update(range(start, last + 1))
+    return sorted(chosen)
+
+
+class Options(BaseModel):
+    """What the client asked for. Stored with the job; never holds secrets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ocr: OcrMode = Field(OcrMode.AUTO, description="`auto`: OCR pages without a usable text layer.")
+    languages: str = Field("eng", description="OCR languages, Tesseract style: `eng+deu`.")
+    pages: str | None = Field(None, description="Pages to process, e.g. `1-5,8,10-`.")
+    webhook_url: str | None = Field(None, description="Called with the final job JSON.")
+    priority: int = Field(0, ge=-10, le=10, description="Higher runs first.")
+
+    @field_validator("languages")
+    @classmethod
+    def _check_languages(cls, value: str) -> str:
+        if not _LANGUAGES.match(value):
+            raise ValueError("languages must look like 'eng' or 'eng+deu'")
+        return value
+
+    @field_validator("pages")
+    @classmethod
+    def _check_pages(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_page_ranges(value)
+        return ",".join(p.strip().replace(" ", "") for p in value.split(","))
+
+
+class Progress(BaseModel):
+    pages_done: int = 0
+    pages_total: int | None = None
+
+
+class JobError(BaseModel):
+    code: ErrorCode
+    message: str
+
+
+class Job(BaseModel):
+    """A job as the API shows it."""
+
+    id: str
+    status: JobStatus
+    filename: str
+    size_bytes: int
+    sha256: str
+    options: Options
+    progress: Progress
+    error: JobError | None = None
+    attempts: int = 0
+    batch_id: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def links(self) -> dict[str, str]:
+        base = f"/v1/jobs/{self.id}"
+        return {
+            "self": base,
+            "result": f"{base}/result",
+            "events": f"{base}/events",
+            "tables": f"{base}/tables.csv",
+        }
+
+
+class JobPage(BaseModel):
+    """One page of ``GET /v1/jobs``; pass ``next_cursor`` back as ``cursor`` for the next."""
+
+    items: list[Job]
+    next_cursor: str | None = None
+
+
+class Event(BaseModel):
+    id: int
+    job_id: str
+    type: str
+    at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Table(BaseModel):
+    rows: list[list[str]]
+    bbox: tuple[float, float, float, float] | None = Field(
+        None, description="x0, top, x1, bottom in PDF points from the page's top-left corner."
+    )
+
+
+class PageResult(BaseModel):
+    number: int
+    text: str
+    markdown: str
+    method: Literal["text", "ocr"] = "text"
+    ocr_provider: str | None = None
+    ocr_confidence: float | None = None
+    tables: list[Table] = Field(default_factory=list)
+    width: float
+    height: float
+    warnings: list[str] = Field(
+        default_factory=list, description="Problems met on this page (e.g. it could not be read)."
+    )
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    title: str | None = None
+    author: str | None = None
+    subject: str | None = None
+    keywords: str | None = None
+    creator: str | None = None
+    producer: str | None = None
+    creation_date: str | None = None
+    modification_date: str | None = None
+
+
+class DocumentResult(BaseModel):
+    id: str
+    filename: str
+    page_count: int
+    metadata: Metadata
+    pages: list[PageResult]
+    text: str
+    markdown: str
+
+
+def new_id() -> str:
+    """A time-ordered id (UUIDv7 layout): sorting ids sorts by creation time."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand & ((1 << 76) - 1))
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant bits
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -1,0 +1,6 @@
+"""The job store: SQLAlchemy tables, the database handle, the job repository and migrations."""
+
+from pdfq.store.db import Database
+from pdfq.store.migrate import upgrade
+
+__all__ = ["Database", "upgrade"]

@@ -1,0 +1,598 @@
+"""The job repository: the only place that changes a job's status.
+
+Every transition is a compare-and-set on ``(status, attempts)`` inside one transaction with its
+event rows, so a repeated or late message, a zombie worker or two sweepers can never move a
+job twice (DESIGN invariants 1 and 2). Functions take keyword-only arguments and return plain
+records; they know nothing of HTTP or queues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pdfq.domain import (
+    ErrorCode,
+    Job,
+    JobError,
+    JobStatus,
+    Options,
+    Progress,
+)
+from pdfq.store.db import Database
+from pdfq.store.events import EventDraft, insert_events
+from pdfq.store.tables import jobs, pages
+
+QUEUED = JobStatus.QUEUED.value
+RUNNING = JobStatus.RUNNING.value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A job row as stored, including fields the API never shows."""
+
+    id: str
+    tenant: str
+    batch_id: str | None
+    status: JobStatus
+    filename: str
+    size_bytes: int
+    sha256: str
+    options: Options
+    secret: bytes | None
+    idempotency_key: str | None
+    priority: int
+    attempts: int
+    pages_total: int | None
+    pages_done: int
+    error_code: str | None
+    error_message: str | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    result_attempt: int | None
+    findings: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> JobRecord:
+        data = dict(row._mapping)
+        data["status"] = JobStatus(data["status"])
+        data["options"] = Options.model_validate(data["options"])
+        return cls(**data)
+
+    def to_job(self) -> Job:
+        error = (
+            JobError(code=ErrorCode(self.error_code), message=self.error_message or "")
+            if self.error_code
+            else None
+        )
+        return Job(
+            id=self.id,
+            status=self.status,
+            filename=self.filename,
+            size_bytes=self.size_bytes,
+            sha256=self.sha256,
+            options=self.options,
+            progress=Progress(pages_done=self.pages_done, pages_total=self.pages_total),
+            error=error,
+            attempts=self.attempts,
+            batch_id=self.batch_id,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PageRecord:
+    """One finished page, as indexed in the ``pages`` table."""
+
+    number: int
+    attempt: int
+    method: str
+    chars: int
+    tables: int
+    ocr_provider: str | None = None
+    ocr_confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    job_id: str
+    attempt: int
+
+
+@dataclass(slots=True)
+class NewJob:
+    """What the API knows about a job when it creates it."""
+
+    id: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    options: Options
+    tenant: str = "default"
+    secret: bytes | None = None
+    idempotency_key: str | None = None
+    batch_id: str | None = None
+    extra_events: list[EventDraft] = field(default_factory=list)
+
+
+# --- creating and reading -----------------------------------------------------------------
+
+
+def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tuple[JobRecord, bool]:
+    """Insert a queued job. Returns ``(record, created)``.
+
+    With an idempotency key already used by the tenant, nothing is inserted and the first job is
+    returned with ``created=False`` (also when two requests race with the same key).
+    """
+    now = now or utcnow()
+    values = {
+        "id": new.id,
+        "tenant": new.tenant,
+        "batch_id": new.batch_id,
+        "status": QUEUED,
+        "filename": new.filename,
+        "size_bytes": new.size_bytes,
+        "sha256": new.sha256,
+        "options": new.options.model_dump(mode="json", exclude_none=True),
+        "secret": new.secret,
+        "idempotency_key": new.idempotency_key,
+        "priority": new.options.priority,
+        "attempts": 0,
+        "pages_done": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    received: EventDraft = (
+        "received",
+        {"filename": new.filename, "size_bytes": new.size_bytes, "sha256": new.sha256},
+    )
+    try:
+        with db.write() as conn:
+            conn.execute(insert(jobs).values(values))
+            insert_events(conn, new.id, [received, ("stored", {}), *new.extra_events], now)
+    except IntegrityError:
+        if new.idempotency_key is None:
+            raise
+        existing = find_by_idempotency_key(db, tenant=new.tenant, key=new.idempotency_key)
+        if existing is None:
+            raise
+        return existing, False
+    record = get_job(db, job_id=new.id)
+    assert record is not None
+    return record, True
+
+
+def get_job(db: Database, *, job_id: str, tenant: str | None = None) -> JobRecord | None:
+    """The job, or ``None`` when unknown or owned by another tenant."""
+    query = select(jobs).where(jobs.c.id == job_id)
+    if tenant is not None:
+        query = query.where(jobs.c.tenant == tenant)
+    with db.read() as conn:
+        row = conn.execute(query).first()
+    return JobRecord.from_row(row) if row else None
+
+
+def find_by_idempotency_key(db: Database, *, tenant: str, key: str) -> JobRecord | None:
+    query = select(jobs).where(jobs.c.tenant == tenant, jobs.c.idempotency_key == key)
+    with db.read() as conn:
+        row = conn.execute(query).first()
+    return JobRecord.from_row(row) if row else None
+
+
+def list_jobs(
+    db: Database,
+    *,
+    tenant: str,
+    status: JobStatus | None = None,
+    batch_id: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[JobRecord], str | None]:
+    """Newest first. Returns the records and the cursor of the next page (or ``None``)."""
+    query = select(jobs).where(jobs.c.tenant == tenant)
+    if status is not None:
+        query = query.where(jobs.c.status == status.value)
+    if batch_id is not None:
+        query = query.where(jobs.c.batch_id == batch_id)
+    if cursor:
+        query = query.where(jobs.c.id < cursor)
+    query = query.order_by(jobs.c.id.desc()).limit(limit + 1)
+    with db.read() as conn:
+        rows = conn.execute(query).all()
+    records = [JobRecord.from_row(r) for r in rows[:limit]]
+    next_cursor = records[-1].id if len(rows) > limit else None
+    return records, next_cursor
+
+
+def count_queued(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).where(jobs.c.status == QUEUED)).scalar_one())
+
+
+def get_page(db: Database, *, job_id: str, number: int) -> PageRecord | None:
+    query = select(pages).where(pages.c.job_id == job_id, pages.c.number == number)
+    with db.read() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return PageRecord(
+        number=m["number"],
+        attempt=m["attempt"],
+        method=m["method"],
+        chars=m["chars"],
+        tables=m["tables"],
+        ocr_provider=m["ocr_provider"],
+        ocr_confidence=m["ocr_confidence"],
+    )
+
+
+# --- worker side: claims, leases, progress, outcome -----------------------------------------
+
+
+def _claim_values(owner: str, lease_seconds: float, now: datetime) -> dict[str, Any]:
+    return {
+        "status": RUNNING,
+        "attempts": jobs.c.attempts + 1,
+        "lease_owner": owner,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+        "started_at": func.coalesce(jobs.c.started_at, now),
+        "pages_done": 0,
+        "updated_at": now,
+    }
+
+
+def _start_attempt(conn: Connection, job_id: str, attempt: int, now: datetime) -> None:
+    # A new attempt starts from a clean page index (a previous attempt may have written some).
+    conn.execute(delete(pages).where(pages.c.job_id == job_id))
+    insert_events(conn, job_id, [("started", {"attempt": attempt})], now)
+
+
+def claim_next(
+    db: Database, *, owner: str, lease_seconds: float, now: datetime | None = None
+) -> Claim | None:
+    """Take the next queued job (highest priority, then oldest), or ``None`` if there is none."""
+    now = now or utcnow()
+    pick = (
+        select(jobs.c.id)
+        .where(jobs.c.status == QUEUED)
+        .order_by(jobs.c.priority.desc(), jobs.c.id)
+        .limit(1)
+    )
+    if not db.is_sqlite:
+        pick = pick.with_for_update(skip_locked=True)
+    with db.write() as conn:
+        row = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == pick.scalar_subquery(), jobs.c.status == QUEUED)
+            .values(_claim_values(owner, lease_seconds, now))
+            .returning(jobs.c.id, jobs.c.attempts)
+        ).first()
+        if row is None:
+            return None
+        _start_attempt(conn, row.id, row.attempts, now)
+    return Claim(job_id=row.id, attempt=row.attempts)
+
+
+def claim(
+    db: Database, *, job_id: str, owner: str, lease_seconds: float, now: datetime | None = None
+) -> Claim | None:
+    """Take one queued job by id; ``None`` if it is not queued (already taken, done, canceled)."""
+    now = now or utcnow()
+    with db.write() as conn:
+        row = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == QUEUED)
+            .values(_claim_values(owner, lease_seconds, now))
+            .returning(jobs.c.attempts)
+        ).first()
+        if row is None:
+            return None
+        _start_attempt(conn, job_id, row.attempts, now)
+    return Claim(job_id=job_id, attempt=row.attempts)
+
+
+def _running(job_id: str, attempt: int) -> Any:
+    return (jobs.c.id == job_id) & (jobs.c.status == RUNNING) & (jobs.c.attempts == attempt)
+
+
+def renew_lease(
+    db: Database,
+    *,
+    job_id: str,
+    attempt: int,
+    owner: str,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> bool:
+    """Extend the lease; ``False`` means the job is no longer this attempt's to run."""
+    now = now or utcnow()
+    with db.write() as conn:
+        result = conn.execute(
+            update(jobs)
+            .where(_running(job_id, attempt))
+            .values(
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                updated_at=now,
+            )
+        )
+    return result.rowcount == 1
+
+
+def _page_rows(
+    job_id: str, page_records: Sequence[PageRecord], now: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "job_id": job_id,
+            "number": p.number,
+            "attempt": p.attempt,
+            "method": p.method,
+            "chars": p.chars,
+            "tables": p.tables,
+            "ocr_provider": p.ocr_provider,
+            "ocr_confidence": p.ocr_confidence,
+            "done_at": now,
+        }
+        for p in page_records
+    ]
+
+
+class _Lost(Exception):
+    """Raised inside a transaction to roll it back when the compare-and-set misses."""
+
+
+def record_progress(
+    db: Database,
+    *,
+    job_id: str,
+    attempt: int,
+    pages_total: int | None = None,
+    page_records: Sequence[PageRecord] = (),
+    events: Iterable[EventDraft] = (),
+    findings: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Record finished pages (and the page total once known). ``False``: job no longer ours."""
+    now = now or utcnow()
+    values: dict[str, Any] = {
+        "pages_done": jobs.c.pages_done + len(page_records),
+        "updated_at": now,
+    }
+    if pages_total is not None:
+        values["pages_total"] = pages_total
+    if findings is not None:
+        values["findings"] = findings
+    try:
+        with db.write() as conn:
+            result = conn.execute(update(jobs).where(_running(job_id, attempt)).values(values))
+            if result.rowcount != 1:
+                raise _Lost
+            if page_records:
+                conn.execute(insert(pages), _page_rows(job_id, page_records, now))
+            insert_events(conn, job_id, events, now)
+    except _Lost:
+        return False
+    return True
+
+
+def finish(
+    db: Database,
+    *,
+    job_id: str,
+    attempt: int,
+    error: JobError | None = None,
+    pages_total: int | None = None,
+    findings: dict[str, Any] | None = None,
+    page_records: Sequence[PageRecord] = (),
+    events: Iterable[EventDraft] = (),
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """End a running attempt: ``succeeded`` (results under this attempt) or ``failed``.
+
+    ``False`` when the attempt no longer owns the job (canceled, or re-queued after its lease
+    expired): its results must then be discarded.
+    """
+    now = now or utcnow()
+    values: dict[str, Any] = {
+        "finished_at": now,
+        "updated_at": now,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "secret": None,
+        "pages_done": jobs.c.pages_done + len(page_records),
+    }
+    if pages_total is not None:
+        values["pages_total"] = pages_total
+    if findings is not None:
+        values["findings"] = findings
+    if error is None:
+        values |= {"status": JobStatus.SUCCEEDED.value, "result_attempt": attempt}
+        final: EventDraft = ("succeeded", {"attempt": attempt, **(data or {})})
+    else:
+        values |= {
+            "status": JobStatus.FAILED.value,
+            "error_code": error.code.value,
+            "error_message": error.message,
+        }
+        final = ("failed", {"attempt": attempt, "code": error.code.value, "message": error.message})
+    try:
+        with db.write() as conn:
+            result = conn.execute(update(jobs).where(_running(job_id, attempt)).values(values))
+            if result.rowcount != 1:
+                raise _Lost
+            if page_records:
+                conn.execute(insert(pages), _page_rows(job_id, page_records, now))
+            insert_events(conn, job_id, [*events, final], now)
+    except _Lost:
+        return False
+    return True
+
+
+def requeue(
+    db: Database,
+    *,
+    job_id: str,
+    attempt: int,
+    reason: str,
+    max_attempts: int,
+    final_code: ErrorCode = ErrorCode.WORKER_LOST,
+    count_attempt: bool = True,
+    now: datetime | None = None,
+) -> JobStatus | None:
+    """Give a running attempt back: re-queue the job, or fail it once attempts are used up.
+
+    ``count_attempt=False`` hands the job back without spending an attempt (graceful shutdown).
+    Returns the new status, or ``None`` if the attempt did not own the job any more.
+    """
+    now = now or utcnow()
+    cleared: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
+    if count_attempt and attempt >= max_attempts:
+        message = f"{reason}; gave up after {attempt} attempts"
+        values = {
+            **cleared,
+            "status": JobStatus.FAILED.value,
+            "error_code": final_code.value,
+            "error_message": message,
+            "finished_at": now,
+            "secret": None,
+        }
+        event: EventDraft = (
+            "failed",
+            {"attempt": attempt, "code": final_code.value, "message": message},
+        )
+        new_status = JobStatus.FAILED
+    else:
+        values = {**cleared, "status": QUEUED, "pages_done": 0}
+        if not count_attempt:
+            values["attempts"] = jobs.c.attempts - 1
+        event = ("retried", {"attempt": attempt, "reason": reason})
+        new_status = JobStatus.QUEUED
+    with db.write() as conn:
+        result = conn.execute(update(jobs).where(_running(job_id, attempt)).values(values))
+        if result.rowcount != 1:
+            return None
+        insert_events(conn, job_id, [event], now)
+    return new_status
+
+
+def expired_leases(db: Database, *, now: datetime | None = None, limit: int = 500) -> list[Claim]:
+    """Running attempts whose lease has run out (their worker is presumed dead)."""
+    now = now or utcnow()
+    query = (
+        select(jobs.c.id, jobs.c.attempts)
+        .where(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now)
+        .limit(limit)
+    )
+    with db.read() as conn:
+        return [Claim(job_id=r.id, attempt=r.attempts) for r in conn.execute(query)]
+
+
+def running_leases(db: Database) -> list[tuple[Claim, str | None]]:
+    """Every running attempt with its lease owner (the sweeper checks owners on this host)."""
+    query = select(jobs.c.id, jobs.c.attempts, jobs.c.lease_owner).where(jobs.c.status == RUNNING)
+    with db.read() as conn:
+        return [
+            (Claim(job_id=r.id, attempt=r.attempts), r.lease_owner) for r in conn.execute(query)
+        ]
+
+
+# --- client actions: cancel, retry, delete --------------------------------------------------
+
+
+def cancel(
+    db: Database, *, job_id: str, tenant: str | None = None, now: datetime | None = None
+) -> tuple[JobRecord | None, JobStatus | None]:
+    """Cancel a queued or running job. Returns ``(record after, status before)``.
+
+    A job that already ended is returned unchanged (``status before`` is its status).
+    """
+    now = now or utcnow()
+    record = get_job(db, job_id=job_id, tenant=tenant)
+    if record is None:
+        return None, None
+    if record.status.is_terminal:
+        return record, record.status
+    with db.write() as conn:
+        result = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status.in_([QUEUED, RUNNING]))
+            .values(
+                status=JobStatus.CANCELED.value,
+                error_code=ErrorCode.CANCELED.value,
+                error_message="canceled by request",
+                finished_at=now,
+                updated_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+                secret=None,
+            )
+        )
+        if result.rowcount == 1:
+            insert_events(conn, job_id, [("canceled", {"was": record.status.value})], now)
+    if result.rowcount != 1:  # it ended meanwhile: report what it became
+        return cancel(db, job_id=job_id, tenant=tenant, now=now)
+    return get_job(db, job_id=job_id), record.status
+
+
+def retry(
+    db: Database, *, job_id: str, tenant: str | None = None, now: datetime | None = None
+) -> JobRecord | None:
+    """Queue a failed or canceled job again with a fresh attempt budget.
+
+    Returns the updated record, or ``None`` when the job is not failed or canceled.
+    """
+    now = now or utcnow()
+    query = update(jobs).where(
+        jobs.c.id == job_id,
+        jobs.c.status.in_([JobStatus.FAILED.value, JobStatus.CANCELED.value]),
+    )
+    if tenant is not None:
+        query = query.where(jobs.c.tenant == tenant)
+    with db.write() as conn:
+        result = conn.execute(
+            query.values(
+                status=QUEUED,
+                attempts=0,
+                error_code=None,
+                error_message=None,
+                finished_at=None,
+                started_at=None,
+                pages_done=0,
+                pages_total=None,
+                result_attempt=None,
+                updated_at=now,
+            )
+        )
+        if result.rowcount != 1:
+            return None
+        insert_events(conn, job_id, [("retried", {"by": "request"})], now)
+    return get_job(db, job_id=job_id)
+
+
+def delete_job(db: Database, *, job_id: str, now: datetime | None = None) -> bool:
+    """Remove the job and its page index; its events stay as the audit trail."""
+    now = now or utcnow()
+    with db.write() as conn:
+        conn.execute(delete(pages).where(pages.c.job_id == job_id))
+        result = conn.execute(delete(jobs).where(jobs.c.id == job_id))
+        if result.rowcount == 1:
+            insert_events(conn, job_id, [("deleted", {})], now)
+    return result.rowcount == 1

@@ -1,0 +1,130 @@
+"""SQLAlchemy Core tables of the job store: jobs, pages and events.
+
+The same definitions serve SQLite (embedded) and PostgreSQL (distributed). Alembic migrations
+in ``migrations/`` create them; a test checks the two never drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    desc,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone itself)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
+EventId = BigInteger().with_variant(Integer(), "sqlite")
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("batch_id", String(36), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("options", JSON, nullable=False),
+    # The PDF password, encrypted with the server key, kept only while the job can still run.
+    Column("secret", LargeBinary, nullable=True),
+    Column("idempotency_key", String(255), nullable=True),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("pages_total", Integer, nullable=True),
+    Column("pages_done", Integer, nullable=False, server_default="0"),
+    Column("error_code", String(32), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    # Which attempt's result files are published (results are written under an attempt prefix).
+    Column("result_attempt", Integer, nullable=True),
+    Column("findings", JSON, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant", "idempotency_key"),
+    # Claim order: highest priority first, then oldest (ids are time-ordered).
+    Index("ix_jobs_claim", "status", desc("priority"), "id"),
+    Index(None, "tenant", "id"),
+    Index(None, "tenant", "status", "id"),
+    Index(None, "status", "lease_expires_at"),
+    Index(None, "batch_id"),
+)
+
+pages = Table(
+    "pages",
+    metadata,
+    Column("job_id", String(36), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("ocr_provider", String(32), nullable=True),
+    Column("ocr_confidence", Float, nullable=True),
+    Column("chars", Integer, nullable=False),
+    Column("tables", Integer, nullable=False),
+    Column("done_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("job_id", "number"),
+)
+
+# Events outlive their job on purpose: they are the audit trail (retention removes them).
+events = Table(
+    "events",
+    metadata,
+    Column("id", EventId, primary_key=True, autoincrement=True),
+    Column("job_id", String(36), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
+    Index(None, "job_id", "id"),
+)

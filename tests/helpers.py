@@ -1,0 +1,153 @@
+"""Helpers shared by the tests: submitting, waiting, and a real `pdfq serve` process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+
+
+def submit(
+    client: httpx.Client,
+    data: bytes,
+    name: str = "doc.pdf",
+    *,
+    headers: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    **fields: str,
+) -> httpx.Response:
+    return client.post(
+        "/v1/jobs",
+        files={"file": (name, data, "application/pdf")},
+        data={**(form or {}), **fields},
+        headers=headers,
+    )
+
+
+def wait_job(
+    client: httpx.Client,
+    job_id: str,
+    until: Iterable[str] = TERMINAL,
+    timeout: float = 30.0,
+    predicate: Any = None,
+) -> dict[str, Any]:
+    """Poll until the job reaches one of ``until`` (or ``predicate(job)`` holds)."""
+    wanted = set(until)
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if predicate(job) if predicate else job["status"] in wanted:
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not reach {wanted or predicate} in {timeout}s: {job}")
+
+
+def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def lease_owner_pid(data_dir: Path, job_id: str) -> int | None:
+    """The pid holding a running job's lease (read straight from the SQLite store)."""
+    with sqlite3.connect(data_dir / "pdfq.db") as conn:
+        row = conn.execute("SELECT lease_owner FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if not row or not row[0]:
+        return None
+    return int(row[0].rpartition(":")[2])
+
+
+def events_of(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"/v1/jobs/{job_id}/events")
+    response.raise_for_status()
+    events: list[dict[str, Any]] = response.json()
+    return events
+
+
+class LiveServer:
+    """``pdfq serve`` in its own process group, on a free port, with a private data folder."""
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "PDFQ_DATA_DIR": str(data_dir),
+            "PDFQ_PORT": str(self.port),
+            "PDFQ_LOG_FORMAT": "json",
+            "PDFQ_WORKERS": "2",
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 30.0) -> LiveServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pdfq.cli", "serve", "--no-access-log"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready: {self.log_path.read_text()[-3000:]}")
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, as an orchestrator would; returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill_group()
+            raise
+
+    def kill_group(self) -> None:
+        """SIGKILL the server and every process it started (a machine crash, as seen by jobs)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")

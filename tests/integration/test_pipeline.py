@@ -1,0 +1,242 @@
+"""The worker pipeline against a real store and blobs, in this process (no pool)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from pdfq import results
+from pdfq.config import Settings
+from pdfq.domain import JobStatus, Options, new_id
+from pdfq.errors import StorageError
+from pdfq.store import events as event_repo
+from pdfq.store import jobs as repo
+from pdfq.store import upgrade
+from pdfq.store.jobs import Claim, NewJob
+from pdfq.worker.context import WorkerContext, build_worker_context
+from pdfq.worker.pipeline import process_job, run_job
+from tests import samples
+
+
+@pytest.fixture
+def make_ctx(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., WorkerContext]]:
+    made: list[WorkerContext] = []
+
+    def make(**overrides: Any) -> WorkerContext:
+        ctx = build_worker_context(make_settings(**overrides))
+        upgrade(ctx.db)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.db.dispose()
+
+
+@pytest.fixture
+def ctx(make_ctx: Callable[..., WorkerContext]) -> WorkerContext:
+    return make_ctx()
+
+
+def add_job(ctx: WorkerContext, data: bytes, *, password: str | None = None, **options: Any) -> str:
+    job_id = new_id()
+    ctx.blobs.put(results.input_key(job_id), data)
+    new = NewJob(
+        id=job_id,
+        filename="doc.pdf",
+        size_bytes=len(data),
+        sha256="0" * 64,
+        options=Options(**options),
+        secret=ctx.secrets.encrypt(password) if password else None,
+    )
+    repo.create_job(ctx.db, new=new)
+    return job_id
+
+
+def claim(ctx: WorkerContext, job_id: str) -> Claim:
+    taken = repo.claim(ctx.db, job_id=job_id, owner=ctx.owner, lease_seconds=30)
+    assert taken is not None
+    return taken
+
+
+def test_a_job_runs_to_success_with_results_under_its_attempt(
+    ctx: WorkerContext, report_pdf: bytes
+) -> None:
+    job_id = add_job(ctx, report_pdf)
+    notes: list[tuple[str, dict[str, Any]]] = []
+    outcome = run_job(ctx, job_id, notify=lambda kind, data: notes.append((kind, data)))
+    assert outcome.status == JobStatus.SUCCEEDED
+    record = repo.get_job(ctx.db, job_id=job_id)
+    assert record is not None
+    assert (record.result_attempt, record.pages_done, record.pages_total) == (1, 3, 3)
+    document = json.loads(ctx.blobs.get(results.result_key(job_id, 1, "result.json")))
+    assert document["id"] == job_id
+    assert document["page_count"] == 3
+    assert ctx.blobs.get(results.result_key(job_id, 1, "result.md")).startswith(
+        b"# Quarterly Report"
+    )
+    page = json.loads(ctx.blobs.get(results.page_key(job_id, 1, 2)))
+    assert page["number"] == 2
+    assert page["method"] == "text"
+    assert b"1,1,1,Region,Q1,Q2,Q3" in ctx.blobs.get(results.result_key(job_id, 1, "tables.csv"))
+    assert [n[1]["number"] for n in notes] == [1, 2, 3]
+    assert notes[-1][1]["pages_done"] == 3
+    kinds = [e.type for e in event_repo.list_events(ctx.db, job_id=job_id)]
+    assert kinds == ["received", "stored", "started", "scanned", "extracted", "succeeded"]
+
+
+def test_progress_is_committed_while_a_long_job_runs(ctx: WorkerContext, monkeypatch) -> None:
+    import pdfq.worker.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "FLUSH_SECONDS", 0.0)  # commit after every page
+    job_id = add_job(ctx, samples.text_pdf(pages=4))
+    seen: list[int] = []
+
+    def notify(kind: str, data: dict[str, Any]) -> None:
+        record = repo.get_job(ctx.db, job_id=job_id)
+        assert record is not None
+        seen.append(record.pages_done)
+
+    run_job(ctx, job_id, notify=notify)
+    assert seen == [1, 2, 3, 4]
+
+
+def test_password_is_used_then_wiped(ctx: WorkerContext) -> None:
+    job_id = add_job(ctx, samples.encrypted_pdf("pw1"), password="pw1")
+    assert run_job(ctx, job_id).status == JobStatus.SUCCEEDED
+    record = repo.get_job(ctx.db, job_id=job_id)
+    assert record is not None
+    assert record.secret is None
+    assert "pw1" not in json.dumps(
+        [e.model_dump(mode="json") for e in event_repo.list_events(ctx.db, job_id=job_id)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (samples.encrypted_pdf("pw"), "encrypted"),
+        (b"%PDF-1.7\n", "malformed_pdf"),
+        (samples.page_tree_cycle_pdf(), "malformed_pdf"),
+    ],
+    ids=["encrypted", "header-only", "page-tree-cycle"],
+)
+def test_bad_documents_fail_with_their_code(ctx: WorkerContext, data: bytes, code: str) -> None:
+    job_id = add_job(ctx, data)
+    outcome = run_job(ctx, job_id)
+    assert outcome.status == JobStatus.FAILED
+    assert outcome.error is not None
+    assert outcome.error.code == code
+    record = repo.get_job(ctx.db, job_id=job_id)
+    assert record is not None
+    assert record.error_code == code
+    assert record.finished_at is not None
+    assert not ctx.blobs.exists(results.result_key(job_id, 1, "result.json"))
+
+
+def test_too_many_pages(make_ctx: Callable[..., WorkerContext]) -> None:
+    ctx = make_ctx(max_pages=10)
+    job_id = add_job(ctx, samples.text_pdf(pages=11, words_per_page=5))
+    outcome = run_job(ctx, job_id)
+    assert outcome.error is not None
+    assert outcome.error.code == "too_many_pages"
+
+
+def test_a_lost_lease_discards_the_attempt(ctx: WorkerContext, report_pdf: bytes) -> None:
+    job_id = add_job(ctx, report_pdf)
+    first = claim(ctx, job_id)
+    # The sweeper decided the worker was dead and another worker took the job over.
+    repo.requeue(ctx.db, job_id=job_id, attempt=1, reason="lease expired", max_attempts=3)
+    second = claim(ctx, job_id)
+    assert process_job(ctx, first).status is None
+    assert not ctx.blobs.exists(results.result_key(job_id, 1, "result.json"))
+    assert process_job(ctx, second).status == JobStatus.SUCCEEDED
+    record = repo.get_job(ctx.db, job_id=job_id)
+    assert record is not None
+    assert record.result_attempt == 2
+
+
+def test_a_canceled_job_stops_and_leaves_no_results(ctx: WorkerContext) -> None:
+    job_id = add_job(ctx, samples.text_pdf(pages=3))
+    taken = claim(ctx, job_id)
+    control = ctx.control_for(taken)
+    pages: list[int] = []
+
+    def cancel_after_first_page(kind: str, data: dict[str, Any]) -> None:
+        pages.append(data["number"])
+        repo.cancel(ctx.db, job_id=job_id)
+        control.canceled.set()  # what the dispatcher's cancel message does
+
+    outcome = process_job(ctx, taken, control=control, notify=cancel_after_first_page)
+    assert outcome.status == JobStatus.CANCELED
+    assert pages == [1]
+    assert repo.get_job(ctx.db, job_id=job_id).status == JobStatus.CANCELED  # type: ignore[union-attr]
+    assert not ctx.blobs.exists(results.page_key(job_id, 1, 1))
+    # A job canceled before it starts is not run at all.
+    other = add_job(ctx, samples.text_pdf(pages=1))
+    other_claim = claim(ctx, other)
+    repo.cancel(ctx.db, job_id=other)
+    assert process_job(ctx, other_claim).status is None
+
+
+def test_the_soft_time_limit_fails_the_job(make_ctx: Callable[..., WorkerContext]) -> None:
+    ctx = make_ctx(job_time_limit_seconds=0.000001)
+    job_id = add_job(ctx, samples.text_pdf(pages=2))
+    outcome = run_job(ctx, job_id)
+    assert outcome.error is not None
+    assert outcome.error.code == "timeout"
+
+
+def test_storage_hiccups_requeue_the_job(
+    ctx: WorkerContext, monkeypatch, report_pdf: bytes
+) -> None:
+    job_id = add_job(ctx, report_pdf)
+
+    def broken_put(key: str, data: bytes) -> None:
+        raise StorageError("disk full")
+
+    monkeypatch.setattr(ctx.blobs, "put", broken_put)
+    assert run_job(ctx, job_id).status == JobStatus.QUEUED
+    record = repo.get_job(ctx.db, job_id=job_id)
+    assert record is not None
+    assert record.attempts == 1
+    kinds = [(e.type, e.data.get("reason")) for e in event_repo.list_events(ctx.db, job_id=job_id)]
+    assert ("retried", "disk full") in kinds
+
+
+def test_unexpected_errors_fail_as_internal(
+    ctx: WorkerContext, monkeypatch, report_pdf: bytes
+) -> None:
+    import pdfq.worker.pipeline as pipeline
+
+    def explode(**_kwargs: Any) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(pipeline, "assemble", explode)
+    job_id = add_job(ctx, report_pdf)
+    outcome = run_job(ctx, job_id)
+    assert outcome.error is not None
+    assert (outcome.error.code, outcome.error.message) == (
+        "internal",
+        "unexpected error: ZeroDivisionError: boom",
+    )
+
+
+def test_a_missing_input_fails_with_storage_error(ctx: WorkerContext, report_pdf: bytes) -> None:
+    job_id = add_job(ctx, report_pdf)
+    ctx.blobs.delete_prefix(job_id)
+    outcome = run_job(ctx, job_id)
+    assert outcome.error is not None
+    assert outcome.error.code == "storage_error"
+
+
+def test_a_second_delivery_is_a_no_op(ctx: WorkerContext, report_pdf: bytes) -> None:
+    job_id = add_job(ctx, report_pdf)
+    assert run_job(ctx, job_id).status == JobStatus.SUCCEEDED
+    assert run_job(ctx, job_id).status is None
+    kinds = [e.type for e in event_repo.list_events(ctx.db, job_id=job_id)]
+    assert kinds.count("succeeded") == 1
+    assert kinds.count("started") == 1
