@@ -113,6 +113,13 @@ class Settings(BaseSettings):
         description="Memory cap of one worker process (resident set); above it the process is "
         "killed and its job retried, then failed with `worker_lost`.",
     )
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="Scheduling niceness of worker processes, so the API on the same host keeps "
+        "answering in milliseconds while they parse.",
+    )
     worker_max_jobs: int = Field(
         500, ge=1, description="A worker process is replaced after this many jobs."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from datetime import datetime
 from enum import StrEnum
@@ -224,11 +225,34 @@ class DocumentResult(BaseModel):
     markdown: str
 
 
+class _IdClock:
+    """UUIDv7 with a 12-bit counter in ``rand_a``: ids of one process strictly increase."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ms = 0
+        self._counter = 0
+
+    def next(self) -> tuple[int, int]:
+        with self._lock:
+            ms = time.time_ns() // 1_000_000
+            if ms > self._ms:
+                # A random start within the lower half leaves room to count up in this ms.
+                self._ms, self._counter = ms, int.from_bytes(os.urandom(2), "big") & 0x7FF
+            else:
+                self._counter += 1
+                if self._counter > 0xFFF:  # more than 2,048 ids in one ms: borrow the next ms
+                    self._ms, self._counter = self._ms + 1, 0
+            return self._ms, self._counter
+
+
+_ID_CLOCK = _IdClock()
+
+
 def new_id() -> str:
-    """A time-ordered id (UUIDv7 layout): sorting ids sorts by creation time."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand & ((1 << 76) - 1))
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant bits
+    """A time-ordered id (UUIDv7): sorting ids sorts by creation time within a process."""
+    ms, counter = _ID_CLOCK.next()
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0x2 << 62 | rand_b
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -3,6 +3,8 @@
 Inputs live at ``<job>/input``. Results of attempt *n* live under ``<job>/a<n>/``; the job row
 records which attempt's results are published, so a late or duplicated attempt can never
 overwrite or mix with the published ones (DESIGN invariant 2: a result is written once).
+Pages are written as they finish, a batch of pages per file (``pages/<first page>.jsonl``);
+the ``pages`` table indexes each page's byte range, so one page is one range read.
 """
 
 from __future__ import annotations
@@ -38,8 +40,23 @@ def result_key(job_id: str, attempt: int, name: str) -> str:
     return f"{attempt_prefix(job_id, attempt)}/{name}"
 
 
-def page_key(job_id: str, attempt: int, number: int) -> str:
-    return f"{attempt_prefix(job_id, attempt)}/pages/{number}.json"
+def page_batch_key(job_id: str, attempt: int, batch: str) -> str:
+    """Pages are written in batches (one file per progress flush), one JSON line per page."""
+    return f"{attempt_prefix(job_id, attempt)}/pages/{batch}"
+
+
+def page_batch_name(first_page: int) -> str:
+    return f"{first_page:06d}.jsonl"
+
+
+EMPTY_TABLES_CSV = b"page,table,row\r\n"
+
+
+def empty_tables_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w"):
+        pass
+    return buffer.getvalue()
 
 
 def tables_csv(result: DocumentResult) -> bytes:
@@ -76,5 +93,6 @@ def write_results(blobs: Blobs, *, job_id: str, attempt: int, result: DocumentRe
     blobs.put(result_key(job_id, attempt, "result.json"), result.model_dump_json().encode())
     blobs.put(result_key(job_id, attempt, "result.md"), result.markdown.encode())
     blobs.put(result_key(job_id, attempt, "result.txt"), result.text.encode())
-    blobs.put(result_key(job_id, attempt, TABLES_CSV), tables_csv(result))
-    blobs.put(result_key(job_id, attempt, TABLES_ZIP), tables_zip(result))
+    if any(page.tables for page in result.pages):  # readers make the empty files themselves
+        blobs.put(result_key(job_id, attempt, TABLES_CSV), tables_csv(result))
+        blobs.put(result_key(job_id, attempt, TABLES_ZIP), tables_zip(result))

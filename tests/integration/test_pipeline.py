@@ -78,12 +78,19 @@ def test_a_job_runs_to_success_with_results_under_its_attempt(
     assert ctx.blobs.get(results.result_key(job_id, 1, "result.md")).startswith(
         b"# Quarterly Report"
     )
-    page = json.loads(ctx.blobs.get(results.page_key(job_id, 1, 2)))
+    # Pages are stored in batches and found through the page index.
+    index = repo.get_page(ctx.db, job_id=job_id, number=2)
+    assert index is not None
+    key = results.page_batch_key(job_id, 1, index.batch)
+    page = json.loads(ctx.blobs.get_range(key, index.offset, index.length))
     assert page["number"] == 2
     assert page["method"] == "text"
+    assert ctx.blobs.get(key).count(b"\n") == 3  # a short job writes all pages in one batch
     assert b"1,1,1,Region,Q1,Q2,Q3" in ctx.blobs.get(results.result_key(job_id, 1, "tables.csv"))
-    assert [n[1]["number"] for n in notes] == [1, 2, 3]
-    assert notes[-1][1]["pages_done"] == 3
+    # A short job announces its pages once, at the end (long ones a few times a second).
+    assert [kind for kind, _ in notes] == ["pages"]
+    assert [p["number"] for p in notes[0][1]["pages"]] == [1, 2, 3]
+    assert notes[0][1]["pages_done"] == notes[0][1]["pages_total"] == 3
     kinds = [e.type for e in event_repo.list_events(ctx.db, job_id=job_id)]
     assert kinds == ["received", "stored", "started", "scanned", "extracted", "succeeded"]
 
@@ -159,14 +166,17 @@ def test_a_lost_lease_discards_the_attempt(ctx: WorkerContext, report_pdf: bytes
     assert record.result_attempt == 2
 
 
-def test_a_canceled_job_stops_and_leaves_no_results(ctx: WorkerContext) -> None:
+def test_a_canceled_job_stops_and_leaves_no_results(ctx: WorkerContext, monkeypatch) -> None:
+    import pdfq.worker.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "FLUSH_SECONDS", 0.0)  # announce every page
     job_id = add_job(ctx, samples.text_pdf(pages=3))
     taken = claim(ctx, job_id)
     control = ctx.control_for(taken)
     pages: list[int] = []
 
     def cancel_after_first_page(kind: str, data: dict[str, Any]) -> None:
-        pages.append(data["number"])
+        pages.extend(p["number"] for p in data["pages"])
         repo.cancel(ctx.db, job_id=job_id)
         control.canceled.set()  # what the dispatcher's cancel message does
 
@@ -174,7 +184,7 @@ def test_a_canceled_job_stops_and_leaves_no_results(ctx: WorkerContext) -> None:
     assert outcome.status == JobStatus.CANCELED
     assert pages == [1]
     assert repo.get_job(ctx.db, job_id=job_id).status == JobStatus.CANCELED  # type: ignore[union-attr]
-    assert not ctx.blobs.exists(results.page_key(job_id, 1, 1))
+    assert not ctx.blobs.exists(results.page_batch_key(job_id, 1, results.page_batch_name(1)))
     # A job canceled before it starts is not run at all.
     other = add_job(ctx, samples.text_pdf(pages=1))
     other_claim = claim(ctx, other)

@@ -131,13 +131,33 @@ def test_finish_publishes_one_attempt_and_rejects_late_ones(db: Database) -> Non
     job_id = make_job(db)
     claim = repo.claim_next(db, owner="w", lease_seconds=30)
     assert claim is not None
-    page = PageRecord(number=1, attempt=claim.attempt, method="text", chars=5, tables=0)
+    page = PageRecord(
+        number=1,
+        attempt=claim.attempt,
+        method="text",
+        chars=5,
+        tables=0,
+        batch="000001.jsonl",
+        offset=0,
+        length=10,
+    )
     assert repo.record_progress(db, job_id=job_id, attempt=1, pages_total=2, page_records=[page])
     assert repo.finish(
         db,
         job_id=job_id,
         attempt=1,
-        page_records=[PageRecord(number=2, attempt=1, method="text", chars=3, tables=1)],
+        page_records=[
+            PageRecord(
+                number=2,
+                attempt=1,
+                method="text",
+                chars=3,
+                tables=1,
+                batch="000002.jsonl",
+                offset=0,
+                length=7,
+            )
+        ],
     )
     record = repo.get_job(db, job_id=job_id)
     assert record is not None
@@ -151,7 +171,7 @@ def test_finish_publishes_one_attempt_and_rejects_late_ones(db: Database) -> Non
     assert kinds.count("succeeded") == 1
     page_record = repo.get_page(db, job_id=job_id, number=2)
     assert page_record is not None
-    assert page_record.tables == 1
+    assert (page_record.tables, page_record.batch, page_record.length) == (1, "000002.jsonl", 7)
 
 
 def test_requeue_counts_attempts_then_fails_worker_lost(db: Database) -> None:

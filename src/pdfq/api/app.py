@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 
 import pdfq
 from pdfq.api.errors import install_error_handlers
 from pdfq.api.routes import health, jobs, results
 from pdfq.api.services import Services, build_services
+from pdfq.api.threads import blocking
 from pdfq.config import Settings
 from pdfq.logs import configure_logging
 
@@ -26,13 +27,14 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services: Services = await run_in_threadpool(build_services, settings)
+        services: Services = await blocking(build_services, settings)
+        services.events.bind(asyncio.get_running_loop())
         app.state.services = services
         services.queue.start()
         try:
             yield
         finally:
-            await run_in_threadpool(services.queue.stop, SHUTDOWN_GRACE_SECONDS)
+            await blocking(services.queue.stop, SHUTDOWN_GRACE_SECONDS)
             services.close()
 
     app = FastAPI(

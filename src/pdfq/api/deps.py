@@ -1,4 +1,7 @@
-"""Named FastAPI dependencies shared by the route modules."""
+"""Named FastAPI dependencies shared by the route modules.
+
+They are ``async`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from fastapi import Depends, Request
 from pdfq.api.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -27,7 +30,7 @@ ALL_SCOPES = frozenset({"submit", "read", "admin"})
 ANONYMOUS = Principal(tenant="default", scopes=ALL_SCOPES)
 
 
-def get_principal() -> Principal:
+async def get_principal() -> Principal:
     return ANONYMOUS
 
 

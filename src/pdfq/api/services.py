@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from pdfq.api.events import JobEvents
+from pdfq.api.threads import blocking
 from pdfq.blobs import Blobs, open_blobs
 from pdfq.config import Settings
 from pdfq.crypto import SecretBox, load_secret_box
-from pdfq.queue import Notify, Queue, open_queue
+from pdfq.queue import Queue, open_queue
 from pdfq.store import Database, upgrade
 from pdfq.store import jobs as repo
 
@@ -22,23 +24,25 @@ class Services:
     blobs: Blobs
     queue: Queue
     secrets: SecretBox
+    events: JobEvents
     _depth: int = 0
     _depth_at: float = field(default=-1e9)
 
-    def queue_depth(self) -> int:
+    async def queue_depth(self) -> int:
         """Queued jobs, re-read at most once a second (one indexed count)."""
         now = time.monotonic()
         if now - self._depth_at > QUEUE_DEPTH_TTL:
-            self._depth = repo.count_queued(self.db)
             self._depth_at = now
+            self._depth = await blocking(repo.count_queued, self.db)
         return self._depth
 
     def close(self) -> None:
         self.db.dispose()
 
 
-def build_services(settings: Settings, notify: Notify | None = None) -> Services:
+def build_services(settings: Settings) -> Services:
     """Connect to the store (migrating it), blobs and queue. Blocking; run in a thread."""
+    events = JobEvents()
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     upgrade(db)
     blobs = open_blobs(settings)
@@ -49,6 +53,7 @@ def build_services(settings: Settings, notify: Notify | None = None) -> Services
         settings=settings,
         db=db,
         blobs=blobs,
-        queue=open_queue(settings, db, notify),
+        queue=open_queue(settings, db, events.publish),
         secrets=load_secret_box(settings),
+        events=events,
     )

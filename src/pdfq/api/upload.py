@@ -21,9 +21,9 @@ from urllib.parse import unquote
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from pdfq.api.threads import blocking
 from pdfq.blobs import BlobWriter
 from pdfq.errors import EmptyFile, InputError, InvalidRequest, NotAPdf, TooLarge
 
@@ -200,24 +200,34 @@ async def _pump(receiver: _Receiver) -> None:
             continue
         if current.part.error is not None:
             current.closed = True
-            await run_in_threadpool(current.writer.abort)
+            await blocking(current.writer.abort)
             continue
-        if current.pending and (current.ended or current.pending_bytes >= WRITE_BATCH):
-            data = b"".join(current.pending)
-            current.pending.clear()
-            current.pending_bytes = 0
-            await run_in_threadpool(current.writer.write, data)
         if current.ended:
             current.closed = True
             current.part.sha256 = current.digest.hexdigest()
-            await run_in_threadpool(current.writer.commit)
+            await blocking(_write_and_commit, current.writer, _take_pending(current))
+        elif current.pending_bytes >= WRITE_BATCH:
+            await blocking(current.writer.write, _take_pending(current))
+
+
+def _take_pending(current: _File) -> bytes:
+    data = b"".join(current.pending)
+    current.pending.clear()
+    current.pending_bytes = 0
+    return data
+
+
+def _write_and_commit(writer: BlobWriter, data: bytes) -> None:
+    if data:
+        writer.write(data)
+    writer.commit()
 
 
 async def _abort_all(receiver: _Receiver) -> None:
     for current in receiver.files:
         if not current.closed:
             current.closed = True
-            await run_in_threadpool(current.writer.abort)
+            await blocking(current.writer.abort)
 
 
 async def receive_upload(

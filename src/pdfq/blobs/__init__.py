@@ -38,6 +38,10 @@ class Blobs(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of the blob from ``offset``."""
+        ...
+
     def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         """Stream a blob without loading it whole."""
         ...

@@ -98,6 +98,16 @@ class LocalBlobs:
         except OSError as exc:
             raise StorageError(f"cannot read blob {key}: {exc}") from exc
 
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as f:
+                f.seek(offset)
+                return f.read(length)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"cannot read blob {key}: {exc}") from exc
+
     def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         with self._path(key).open("rb") as f:
             while chunk := f.read(chunk_size):

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pdfq.store import Database
 
 Notify = Callable[[str, dict[str, Any]], None]
-"""Receives live notifications from workers: ``("page", {...})``, ``("job", {...})``."""
+"""Receives live notifications from workers: ``("pages", {...})``, ``("job", {...})``."""
 
 
 class Queue(Protocol):

@@ -1,7 +1,8 @@
-"""The local queue: a dispatcher thread in the server feeding a pool of worker processes.
+"""The local queue: a dispatcher thread in the server supervising a pool of worker processes.
 
-The store is the queue: the dispatcher claims the next queued job whenever a worker process
-is idle and sends it the job id. It supervises every process:
+The store is the queue: when jobs arrive the dispatcher wakes the idle worker processes, and
+each claims queued jobs from the store until none is left (claiming there keeps the work off
+the API process). The dispatcher supervises every process:
 
 * a process that dies (segfault, OOM kill, SIGKILL) loses only its own job, which is re-queued
   until ``max_attempts`` and then failed with ``worker_lost``; a fresh process takes its place;
@@ -37,13 +38,13 @@ from pdfq.queue import Notify
 from pdfq.store import Database
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import Claim
-from pdfq.worker.context import process_owner
 from pdfq.worker.sweeper import sweep
 
 log = structlog.get_logger(__name__)
 
 CANCEL_KILL_SECONDS = 1.5
 MEMORY_CHECK_SECONDS = 0.25
+IDLE_POLL_SECONDS = 2.0  # idle workers look for jobs this often even without a wake-up
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -72,6 +73,7 @@ class _Worker:
     conn: Connection
     spawned_at: float = field(default_factory=time.monotonic)
     claim: Claim | None = None
+    working: bool = False  # told to claim jobs and has not reported idle since
     deadline: float = 0.0
     jobs_run: int = 0
     cancel_by: float | None = None
@@ -86,7 +88,6 @@ class LocalQueue:
         self.settings = settings
         self.db = db
         self._notify = notify
-        self._owner = process_owner()
         self._mp = multiprocessing.get_context("forkserver")
         self._mp.set_forkserver_preload(["pdfq.worker.child"])
         self._workers: list[_Worker] = []
@@ -100,6 +101,7 @@ class LocalQueue:
         self._spawn_failures = 0
         self._next_spawn = 0.0
         self._grace = 10.0
+        self._wake_pending = True
 
     # --- the Queue protocol (called from any thread) --------------------------------------
 
@@ -156,6 +158,7 @@ class LocalQueue:
     def _run(self) -> None:
         next_sweep = 0.0
         next_memory_check = 0.0
+        next_poll = 0.0
         try:
             while not self._stopping.is_set():
                 now = time.monotonic()
@@ -166,9 +169,12 @@ class LocalQueue:
                     next_memory_check = now + MEMORY_CHECK_SECONDS
                 self._top_up(now)
                 if now >= next_sweep:
-                    self._sweep()
+                    self._wake_pending |= self._sweep()
                     next_sweep = now + self.settings.sweep_interval_seconds
-                self._dispatch()
+                if self._wake_pending or now >= next_poll:
+                    self._wake_pending = False
+                    next_poll = now + IDLE_POLL_SECONDS
+                    self._put_idle_to_work()
                 self._wait(0.2)
             self._drain()
         except Exception:
@@ -183,11 +189,10 @@ class LocalQueue:
             watched += [w.conn, w.process.sentinel]
         for ready in wait(watched, timeout):
             if ready == self._wake_r:
-                try:
+                with contextlib.suppress(BlockingIOError):
                     while os.read(self._wake_r, 4096):
                         pass
-                except BlockingIOError:
-                    pass
+                self._wake_pending = True
                 continue
             for w in self._workers:
                 if ready is w.conn:
@@ -197,9 +202,16 @@ class LocalQueue:
         try:
             while worker.conn.poll():
                 message = worker.conn.recv()
-                if message[0] == "notify":
+                kind = message[0]
+                if kind == "notify":
                     self._emit(message[1], message[2])
-                elif message[0] == "done":
+                elif kind == "started":
+                    _, job_id, attempt = message
+                    worker.claim = Claim(job_id=job_id, attempt=attempt)
+                    worker.deadline = time.monotonic() + self.settings.job_hard_time_limit_seconds
+                    worker.kill_reason = None
+                    self._emit("job", {"job_id": job_id, "status": "running"})
+                elif kind == "done":
                     _, job_id, status = message
                     worker.claim = None
                     worker.cancel_by = None
@@ -207,6 +219,8 @@ class LocalQueue:
                     self._emit("job", {"job_id": job_id, "status": status})
                     if worker.jobs_run >= self.settings.worker_max_jobs:
                         self._retire(worker)
+                elif kind == "idle":
+                    worker.working = False
         except (EOFError, OSError):
             pass  # the process died; _reap handles it
 
@@ -248,6 +262,7 @@ class LocalQueue:
         process.start()
         child_conn.close()
         self._workers.append(_Worker(process=process, conn=parent_conn))
+        self._wake_pending = True  # a new process looks for queued jobs at once
         log.debug("worker process started", pid=process.pid)
 
     def _top_up(self, now: float) -> None:
@@ -340,38 +355,32 @@ class LocalQueue:
                     ErrorCode.WORKER_LOST,
                 )
 
-    def _sweep(self) -> None:
+    def _sweep(self) -> bool:
+        """Give back jobs of dead workers; True when some were re-queued."""
         try:
-            sweep(
-                self.db,
-                max_attempts=self.settings.max_attempts,
-                check_local_owners=self.db.is_sqlite,
+            return (
+                sweep(
+                    self.db,
+                    max_attempts=self.settings.max_attempts,
+                    check_local_owners=self.db.is_sqlite,
+                )
+                > 0
             )
         except PdfqError as exc:
             log.warning("sweep failed", error=str(exc))
+            return False
 
-    def _dispatch(self) -> None:
+    def _put_idle_to_work(self) -> None:
         for worker in self._workers:
-            if worker.claim is not None or worker.retiring or not worker.process.is_alive():
+            if worker.working or worker.retiring or not worker.process.is_alive():
                 continue
-            try:
-                claim = repo.claim_next(
-                    self.db, owner=self._owner, lease_seconds=self.settings.lease_seconds
-                )
-            except PdfqError as exc:
-                log.warning("cannot claim jobs", error=str(exc))
-                return
-            if claim is None:
-                return
-            worker.claim = claim
-            worker.deadline = time.monotonic() + self.settings.job_hard_time_limit_seconds
-            worker.kill_reason = None
-            if not self._send(worker, ("run", claim.job_id, claim.attempt)):
-                self._kill(worker, "the worker process stopped answering", ErrorCode.WORKER_LOST)
-            self._emit("job", {"job_id": claim.job_id, "status": "running"})
+            if self._send(worker, ("work",)):
+                worker.working = True
 
     def _drain(self) -> None:
         """Shutdown: let running jobs finish within the grace period, then hand them back."""
+        for worker in self._workers:
+            self._send(worker, ("stop",))  # finish the current job, claim no other
         deadline = time.monotonic() + self._grace
         while any(w.claim for w in self._workers) and time.monotonic() < deadline:
             self._reap()
@@ -394,8 +403,6 @@ class LocalQueue:
                         "could not hand a job back; the sweeper will", job_id=claim.job_id
                     )
                 worker.claim = None
-            else:
-                self._send(worker, ("stop",))
         for worker in self._workers:
             worker.process.join(5)
             if worker.process.is_alive():

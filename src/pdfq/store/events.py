@@ -20,12 +20,15 @@ EventDraft = tuple[str, dict[str, Any]]
 """An event before it is stored: ``(type, data)``."""
 
 
+_INSERT = insert(events)
+
+
 def insert_events(
     conn: Connection, job_id: str, drafts: Iterable[EventDraft], now: datetime
 ) -> None:
     rows = [{"job_id": job_id, "type": kind, "at": now, "data": data} for kind, data in drafts]
     if rows:
-        conn.execute(insert(events), rows)
+        conn.execute(_INSERT, rows)
 
 
 def add_events(db: Database, *, job_id: str, drafts: Iterable[EventDraft], now: datetime) -> None:

@@ -9,11 +9,22 @@ records; they know nothing of HTTP or queues.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Integer,
+    Row,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from pdfq.domain import (
@@ -72,6 +83,13 @@ class JobRecord:
         data["options"] = Options.model_validate(data["options"])
         return cls(**data)
 
+    def to_row(self) -> dict[str, Any]:
+        """The record as ``jobs`` table values."""
+        row = {f.name: getattr(self, f.name) for f in fields(self)}
+        row["status"] = self.status.value
+        row["options"] = self.options.model_dump(mode="json", exclude_none=True)
+        return row
+
     def to_job(self) -> Job:
         error = (
             JobError(code=ErrorCode(self.error_code), message=self.error_message or "")
@@ -97,21 +115,30 @@ class JobRecord:
 
 @dataclass(frozen=True, slots=True)
 class PageRecord:
-    """One finished page, as indexed in the ``pages`` table."""
+    """One finished page, as indexed in the ``pages`` table.
+
+    Its JSON is bytes ``offset`` to ``offset + length`` of the attempt's batch file ``batch``.
+    """
 
     number: int
     attempt: int
     method: str
     chars: int
     tables: int
+    batch: str
+    offset: int
+    length: int
     ocr_provider: str | None = None
     ocr_confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
+    """An attempt at a job. ``record`` is the row as claimed, when the claimer has it."""
+
     job_id: str
     attempt: int
+    record: JobRecord | None = None
 
 
 @dataclass(slots=True)
@@ -133,6 +160,9 @@ class NewJob:
 # --- creating and reading -----------------------------------------------------------------
 
 
+_INSERT_JOB = insert(jobs)
+
+
 def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tuple[JobRecord, bool]:
     """Insert a queued job. Returns ``(record, created)``.
 
@@ -140,30 +170,39 @@ def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tup
     returned with ``created=False`` (also when two requests race with the same key).
     """
     now = now or utcnow()
-    values = {
-        "id": new.id,
-        "tenant": new.tenant,
-        "batch_id": new.batch_id,
-        "status": QUEUED,
-        "filename": new.filename,
-        "size_bytes": new.size_bytes,
-        "sha256": new.sha256,
-        "options": new.options.model_dump(mode="json", exclude_none=True),
-        "secret": new.secret,
-        "idempotency_key": new.idempotency_key,
-        "priority": new.options.priority,
-        "attempts": 0,
-        "pages_done": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
+    record = JobRecord(
+        id=new.id,
+        tenant=new.tenant,
+        batch_id=new.batch_id,
+        status=JobStatus.QUEUED,
+        filename=new.filename,
+        size_bytes=new.size_bytes,
+        sha256=new.sha256,
+        options=new.options,
+        secret=new.secret,
+        idempotency_key=new.idempotency_key,
+        priority=new.options.priority,
+        attempts=0,
+        pages_total=None,
+        pages_done=0,
+        error_code=None,
+        error_message=None,
+        lease_owner=None,
+        lease_expires_at=None,
+        result_attempt=None,
+        findings=None,
+        created_at=now,
+        started_at=None,
+        finished_at=None,
+        updated_at=now,
+    )
     received: EventDraft = (
         "received",
         {"filename": new.filename, "size_bytes": new.size_bytes, "sha256": new.sha256},
     )
     try:
         with db.write() as conn:
-            conn.execute(insert(jobs).values(values))
+            conn.execute(_INSERT_JOB, record.to_row())
             insert_events(conn, new.id, [received, ("stored", {}), *new.extra_events], now)
     except IntegrityError:
         if new.idempotency_key is None:
@@ -172,18 +211,30 @@ def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tup
         if existing is None:
             raise
         return existing, False
-    record = get_job(db, job_id=new.id)
-    assert record is not None
     return record, True
+
+
+# Statements on hot paths are built once: building a SQLAlchemy statement costs more than
+# running it against SQLite. Bound parameters avoid column names (SQLAlchemy reserves those).
+_BY_ID = select(jobs).where(jobs.c.id == bindparam("job_id"))
+_BY_ID_AND_TENANT = _BY_ID.where(jobs.c.tenant == bindparam("owner_tenant"))
+_THIS_ATTEMPT = (
+    (jobs.c.id == bindparam("job_id"))
+    & (jobs.c.status == RUNNING)
+    & (jobs.c.attempts == bindparam("attempt"))
+)
+_JSON_OR_NULL = JSON(none_as_null=True)
 
 
 def get_job(db: Database, *, job_id: str, tenant: str | None = None) -> JobRecord | None:
     """The job, or ``None`` when unknown or owned by another tenant."""
-    query = select(jobs).where(jobs.c.id == job_id)
-    if tenant is not None:
-        query = query.where(jobs.c.tenant == tenant)
     with db.read() as conn:
-        row = conn.execute(query).first()
+        if tenant is None:
+            row = conn.execute(_BY_ID, {"job_id": job_id}).first()
+        else:
+            row = conn.execute(
+                _BY_ID_AND_TENANT, {"job_id": job_id, "owner_tenant": tenant}
+            ).first()
     return JobRecord.from_row(row) if row else None
 
 
@@ -237,6 +288,9 @@ def get_page(db: Database, *, job_id: str, number: int) -> PageRecord | None:
         method=m["method"],
         chars=m["chars"],
         tables=m["tables"],
+        batch=m["batch"],
+        offset=m["offset"],
+        length=m["length"],
         ocr_provider=m["ocr_provider"],
         ocr_confidence=m["ocr_confidence"],
     )
@@ -245,22 +299,56 @@ def get_page(db: Database, *, job_id: str, number: int) -> PageRecord | None:
 # --- worker side: claims, leases, progress, outcome -----------------------------------------
 
 
-def _claim_values(owner: str, lease_seconds: float, now: datetime) -> dict[str, Any]:
-    return {
-        "status": RUNNING,
-        "attempts": jobs.c.attempts + 1,
-        "lease_owner": owner,
-        "lease_expires_at": now + timedelta(seconds=lease_seconds),
-        "started_at": func.coalesce(jobs.c.started_at, now),
-        "pages_done": 0,
-        "updated_at": now,
-    }
+_CLAIM_SET: dict[str, Any] = {
+    "status": RUNNING,
+    "attempts": jobs.c.attempts + 1,
+    "lease_owner": bindparam("owner"),
+    "lease_expires_at": bindparam("expires"),
+    "started_at": func.coalesce(jobs.c.started_at, bindparam("now")),
+    "pages_done": 0,
+    "updated_at": bindparam("now"),
+}
+_NEXT_QUEUED = (
+    select(jobs.c.id)
+    .where(jobs.c.status == QUEUED)
+    .order_by(jobs.c.priority.desc(), jobs.c.id)
+    .limit(1)
+)
+_CLAIM_NEXT = {
+    # PostgreSQL: concurrent claimers skip each other's candidate rows instead of queueing.
+    skip: update(jobs)
+    .where(
+        jobs.c.id
+        == (
+            _NEXT_QUEUED.with_for_update(skip_locked=True) if skip else _NEXT_QUEUED
+        ).scalar_subquery(),
+        jobs.c.status == QUEUED,
+    )
+    .values(_CLAIM_SET)
+    .returning(jobs)
+    for skip in (False, True)
+}
+_CLAIM_BY_ID = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("job_id"), jobs.c.status == QUEUED)
+    .values(_CLAIM_SET)
+    .returning(jobs)
+)
+_DELETE_PAGES = delete(pages).where(pages.c.job_id == bindparam("job_id"))
 
 
-def _start_attempt(conn: Connection, job_id: str, attempt: int, now: datetime) -> None:
-    # A new attempt starts from a clean page index (a previous attempt may have written some).
-    conn.execute(delete(pages).where(pages.c.job_id == job_id))
-    insert_events(conn, job_id, [("started", {"attempt": attempt})], now)
+def _claimed(conn: Connection, row: Row[Any] | None, now: datetime) -> Claim | None:
+    if row is None:
+        return None
+    record = JobRecord.from_row(row)
+    if record.attempts > 1:  # an earlier attempt may have indexed some pages
+        conn.execute(_DELETE_PAGES, {"job_id": record.id})
+    insert_events(conn, record.id, [("started", {"attempt": record.attempts})], now)
+    return Claim(job_id=record.id, attempt=record.attempts, record=record)
+
+
+def _claim_params(owner: str, lease_seconds: float, now: datetime) -> dict[str, Any]:
+    return {"owner": owner, "expires": now + timedelta(seconds=lease_seconds), "now": now}
 
 
 def claim_next(
@@ -268,25 +356,11 @@ def claim_next(
 ) -> Claim | None:
     """Take the next queued job (highest priority, then oldest), or ``None`` if there is none."""
     now = now or utcnow()
-    pick = (
-        select(jobs.c.id)
-        .where(jobs.c.status == QUEUED)
-        .order_by(jobs.c.priority.desc(), jobs.c.id)
-        .limit(1)
-    )
-    if not db.is_sqlite:
-        pick = pick.with_for_update(skip_locked=True)
     with db.write() as conn:
         row = conn.execute(
-            update(jobs)
-            .where(jobs.c.id == pick.scalar_subquery(), jobs.c.status == QUEUED)
-            .values(_claim_values(owner, lease_seconds, now))
-            .returning(jobs.c.id, jobs.c.attempts)
+            _CLAIM_NEXT[not db.is_sqlite], _claim_params(owner, lease_seconds, now)
         ).first()
-        if row is None:
-            return None
-        _start_attempt(conn, row.id, row.attempts, now)
-    return Claim(job_id=row.id, attempt=row.attempts)
+        return _claimed(conn, row, now)
 
 
 def claim(
@@ -296,19 +370,24 @@ def claim(
     now = now or utcnow()
     with db.write() as conn:
         row = conn.execute(
-            update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.status == QUEUED)
-            .values(_claim_values(owner, lease_seconds, now))
-            .returning(jobs.c.attempts)
+            _CLAIM_BY_ID, {"job_id": job_id, **_claim_params(owner, lease_seconds, now)}
         ).first()
-        if row is None:
-            return None
-        _start_attempt(conn, job_id, row.attempts, now)
-    return Claim(job_id=job_id, attempt=row.attempts)
+        return _claimed(conn, row, now)
 
 
 def _running(job_id: str, attempt: int) -> Any:
     return (jobs.c.id == job_id) & (jobs.c.status == RUNNING) & (jobs.c.attempts == attempt)
+
+
+_RENEW = (
+    update(jobs)
+    .where(_THIS_ATTEMPT)
+    .values(
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("expires"),
+        updated_at=bindparam("now"),
+    )
+)
 
 
 def renew_lease(
@@ -322,16 +401,9 @@ def renew_lease(
 ) -> bool:
     """Extend the lease; ``False`` means the job is no longer this attempt's to run."""
     now = now or utcnow()
+    params = {"job_id": job_id, "attempt": attempt, **_claim_params(owner, lease_seconds, now)}
     with db.write() as conn:
-        result = conn.execute(
-            update(jobs)
-            .where(_running(job_id, attempt))
-            .values(
-                lease_owner=owner,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                updated_at=now,
-            )
-        )
+        result = conn.execute(_RENEW, params)
     return result.rowcount == 1
 
 
@@ -346,6 +418,9 @@ def _page_rows(
             "method": p.method,
             "chars": p.chars,
             "tables": p.tables,
+            "batch": p.batch,
+            "offset": p.offset,
+            "length": p.length,
             "ocr_provider": p.ocr_provider,
             "ocr_confidence": p.ocr_confidence,
             "done_at": now,
@@ -356,6 +431,65 @@ def _page_rows(
 
 class _Lost(Exception):
     """Raised inside a transaction to roll it back when the compare-and-set misses."""
+
+
+_PROGRESS_SET: dict[str, Any] = {
+    "pages_done": jobs.c.pages_done + bindparam("new_pages", type_=Integer),
+    "pages_total": func.coalesce(bindparam("total", type_=Integer), jobs.c.pages_total),
+    "findings": func.coalesce(bindparam("found", type_=_JSON_OR_NULL), jobs.c.findings),
+    "updated_at": bindparam("now"),
+}
+_PROGRESS = update(jobs).where(_THIS_ATTEMPT).values(_PROGRESS_SET)
+_ENDED_SET: dict[str, Any] = {
+    **_PROGRESS_SET,
+    "finished_at": bindparam("now"),
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "secret": None,
+}
+_SUCCEED = (
+    update(jobs)
+    .where(_THIS_ATTEMPT)
+    .values(
+        {**_ENDED_SET, "status": JobStatus.SUCCEEDED.value, "result_attempt": bindparam("attempt")}
+    )
+)
+_FAIL = (
+    update(jobs)
+    .where(_THIS_ATTEMPT)
+    .values(
+        {
+            **_ENDED_SET,
+            "status": JobStatus.FAILED.value,
+            "error_code": bindparam("code"),
+            "error_message": bindparam("message"),
+        }
+    )
+)
+_INSERT_PAGES = insert(pages)
+
+
+def _apply(
+    db: Database,
+    statement: Any,
+    params: dict[str, Any],
+    *,
+    job_id: str,
+    page_records: Sequence[PageRecord],
+    events: Iterable[EventDraft],
+    now: datetime,
+) -> bool:
+    """Run one compare-and-set with its page rows and events, all or nothing."""
+    try:
+        with db.write() as conn:
+            if conn.execute(statement, params).rowcount != 1:
+                raise _Lost
+            if page_records:
+                conn.execute(_INSERT_PAGES, _page_rows(job_id, page_records, now))
+            insert_events(conn, job_id, events, now)
+    except _Lost:
+        return False
+    return True
 
 
 def record_progress(
@@ -371,25 +505,17 @@ def record_progress(
 ) -> bool:
     """Record finished pages (and the page total once known). ``False``: job no longer ours."""
     now = now or utcnow()
-    values: dict[str, Any] = {
-        "pages_done": jobs.c.pages_done + len(page_records),
-        "updated_at": now,
+    params = {
+        "job_id": job_id,
+        "attempt": attempt,
+        "new_pages": len(page_records),
+        "total": pages_total,
+        "found": findings,
+        "now": now,
     }
-    if pages_total is not None:
-        values["pages_total"] = pages_total
-    if findings is not None:
-        values["findings"] = findings
-    try:
-        with db.write() as conn:
-            result = conn.execute(update(jobs).where(_running(job_id, attempt)).values(values))
-            if result.rowcount != 1:
-                raise _Lost
-            if page_records:
-                conn.execute(insert(pages), _page_rows(job_id, page_records, now))
-            insert_events(conn, job_id, events, now)
-    except _Lost:
-        return False
-    return True
+    return _apply(
+        db, _PROGRESS, params, job_id=job_id, page_records=page_records, events=events, now=now
+    )
 
 
 def finish(
@@ -411,39 +537,30 @@ def finish(
     expired): its results must then be discarded.
     """
     now = now or utcnow()
-    values: dict[str, Any] = {
-        "finished_at": now,
-        "updated_at": now,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "secret": None,
-        "pages_done": jobs.c.pages_done + len(page_records),
+    params: dict[str, Any] = {
+        "job_id": job_id,
+        "attempt": attempt,
+        "new_pages": len(page_records),
+        "total": pages_total,
+        "found": findings,
+        "now": now,
     }
-    if pages_total is not None:
-        values["pages_total"] = pages_total
-    if findings is not None:
-        values["findings"] = findings
     if error is None:
-        values |= {"status": JobStatus.SUCCEEDED.value, "result_attempt": attempt}
+        statement = _SUCCEED
         final: EventDraft = ("succeeded", {"attempt": attempt, **(data or {})})
     else:
-        values |= {
-            "status": JobStatus.FAILED.value,
-            "error_code": error.code.value,
-            "error_message": error.message,
-        }
+        statement = _FAIL
+        params |= {"code": error.code.value, "message": error.message}
         final = ("failed", {"attempt": attempt, "code": error.code.value, "message": error.message})
-    try:
-        with db.write() as conn:
-            result = conn.execute(update(jobs).where(_running(job_id, attempt)).values(values))
-            if result.rowcount != 1:
-                raise _Lost
-            if page_records:
-                conn.execute(insert(pages), _page_rows(job_id, page_records, now))
-            insert_events(conn, job_id, [*events, final], now)
-    except _Lost:
-        return False
-    return True
+    return _apply(
+        db,
+        statement,
+        params,
+        job_id=job_id,
+        page_records=page_records,
+        events=[*events, final],
+        now=now,
+    )
 
 
 def requeue(

@@ -113,6 +113,10 @@ pages = Table(
     Column("ocr_confidence", Float, nullable=True),
     Column("chars", Integer, nullable=False),
     Column("tables", Integer, nullable=False),
+    # Where the page's JSON lives: a batch file of the attempt, at this byte range.
+    Column("batch", String(32), nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("length", Integer, nullable=False),
     Column("done_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("job_id", "number"),
 )

@@ -1,25 +1,97 @@
-"""The worker process of the local pool: runs the jobs its dispatcher sends, one at a time.
+"""The worker process of the local pool: claims queued jobs from the store and runs them.
 
-Messages from the dispatcher: ``("run", job_id, attempt)``, ``("cancel", job_id)``,
-``("stop",)``. Messages back: ``("notify", kind, data)`` for live progress and
-``("done", job_id, status)``. A reader thread takes the pipe so a cancel reaches the running
-job at once; the job stops at its next page, or the dispatcher kills this process.
+Messages from the dispatcher: ``("work",)`` — claim and run jobs until none is queued;
+``("cancel", job_id)``; ``("stop",)`` — exit after the current job. Messages back:
+``("started", job_id, attempt)`` before each job, ``("notify", kind, data)`` for live
+progress, ``("done", job_id, status)`` after it, and ``("idle",)`` when the queue is empty.
+
+Claiming here rather than in the dispatcher keeps that work off the API process. A reader
+thread owns the pipe so a cancel reaches the running job at once; the job stops at its next
+page, or the dispatcher kills this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
 import threading
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+import structlog
+
 from pdfq.config import Settings
+from pdfq.errors import PdfqError
 from pdfq.logs import configure_logging
-from pdfq.store.jobs import Claim
-from pdfq.worker.context import JobControl, build_worker_context
+from pdfq.store import jobs as repo
+from pdfq.worker.context import JobControl, WorkerContext, build_worker_context
 from pdfq.worker.pipeline import process_job
+
+log = structlog.get_logger(__name__)
+
+
+class _Channel:
+    """The pipe to the dispatcher: a reader thread for its messages, a lock for ours."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.inbox: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.stopping = threading.Event()
+        self.running: dict[str, JobControl] = {}
+        self._send_lock = threading.Lock()
+        threading.Thread(target=self._read, name="pdfq-child-reader", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):  # the dispatcher is gone: finish the job, then exit
+                message = ("stop",)
+            if message[0] == "cancel":
+                control = self.running.get(message[1])
+                if control is not None:
+                    control.canceled.set()
+                continue
+            if message[0] == "stop":
+                self.stopping.set()
+                self.inbox.put("stop")
+                return
+            self.inbox.put(message[0])
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        with self._send_lock, contextlib.suppress(OSError):  # the store keeps the truth
+            self.conn.send(message)
+
+
+def _work(ctx: WorkerContext, channel: _Channel) -> None:
+    """Claim and run jobs until none is queued or a stop is asked for."""
+
+    def notify(kind: str, data: dict[str, Any]) -> None:
+        channel.send(("notify", kind, data))
+
+    while not channel.stopping.is_set():
+        try:
+            claim = repo.claim_next(
+                ctx.db, owner=ctx.owner, lease_seconds=ctx.settings.lease_seconds
+            )
+        except PdfqError as exc:
+            log.warning("cannot claim jobs", error=exc.message)
+            time.sleep(1)
+            break
+        if claim is None:
+            break
+        channel.send(("started", claim.job_id, claim.attempt))
+        control = ctx.control_for(claim)
+        channel.running[claim.job_id] = control
+        try:
+            outcome = process_job(ctx, claim, control=control, notify=notify)
+        finally:
+            channel.running.pop(claim.job_id, None)
+        channel.send(("done", claim.job_id, outcome.status.value if outcome.status else None))
+    channel.send(("idle",))
 
 
 def child_main(conn: Connection, settings: Settings) -> None:
@@ -27,43 +99,11 @@ def child_main(conn: Connection, settings: Settings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Tesseract's OpenMP threads thrash when several processes each start one per core.
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    # Parsing is batch work: the API sharing this host must win the CPU when it needs it.
+    os.nice(settings.worker_nice)
     configure_logging(settings)
     ctx = build_worker_context(settings)
-    inbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-    running: dict[str, JobControl] = {}
-    send_lock = threading.Lock()
-
-    def send(message: tuple[Any, ...]) -> None:
-        with send_lock:
-            conn.send(message)
-
-    def read() -> None:
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):  # the dispatcher is gone
-                inbox.put(None)
-                return
-            if message[0] == "cancel":
-                control = running.get(message[1])
-                if control is not None:
-                    control.canceled.set()
-            else:
-                inbox.put(message)
-
-    threading.Thread(target=read, name="pdfq-child-reader", daemon=True).start()
-
-    def notify(kind: str, data: dict[str, Any]) -> None:
-        send(("notify", kind, data))
-
-    while (message := inbox.get()) is not None and message[0] == "run":
-        _, job_id, attempt = message
-        claim = Claim(job_id=job_id, attempt=attempt)
-        control = ctx.control_for(claim)
-        running[job_id] = control
-        try:
-            outcome = process_job(ctx, claim, control=control, notify=notify)
-        finally:
-            running.pop(job_id, None)
-        send(("done", job_id, outcome.status.value if outcome.status else None))
+    channel = _Channel(conn)
+    while channel.inbox.get() == "work":
+        _work(ctx, channel)
     ctx.db.dispose()

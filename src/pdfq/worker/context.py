@@ -72,9 +72,9 @@ class LeaseKeeper:
 
     @contextmanager
     def hold(self, control: JobControl) -> Iterator[JobControl]:
+        # The claim just set a fresh lease; the first renewal comes a third of a lease later.
         with self._lock:
             self._current = control
-        self._renew(control)  # take the lease over under this process's name at once
         try:
             yield control
         finally:

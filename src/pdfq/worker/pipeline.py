@@ -27,9 +27,9 @@ from pdfq.worker.context import JobControl, LeaseLost, WorkerContext
 log = structlog.get_logger(__name__)
 
 Notify = Callable[[str, dict[str, Any]], None]
-"""Called with live notifications: ``("page", {...})`` as pages finish."""
+"""Called with live notifications: ``("pages", {...})`` as pages finish."""
 
-FLUSH_SECONDS = 0.25  # page progress is committed at most this often
+FLUSH_SECONDS = 0.25  # page progress is committed (and announced) at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,24 +42,67 @@ class Outcome:
 
 @dataclass
 class _Progress:
-    """Batches page rows and events so long documents do not commit once per page."""
+    """Batches finished pages: a long document writes one page file, commits one
+    transaction and sends one live notification a few times a second, not once per page."""
 
     ctx: WorkerContext
     claim: Claim
+    notify: Notify | None = None
     pages_total: int | None = None
     findings: dict[str, Any] | None = None
     pages: list[PageRecord] = field(default_factory=list)
     events: list[EventDraft] = field(default_factory=list)
+    unannounced: list[dict[str, Any]] = field(default_factory=list)
+    batch: bytearray = field(default_factory=bytearray)
     done: int = 0
     last_flush: float = field(default_factory=time.monotonic)
 
-    def page_done(self, record: PageRecord) -> None:
-        self.pages.append(record)
+    def page_done(self, page: PageResult) -> None:
+        data = page.model_dump_json().encode() + b"\n"
+        name = results.page_batch_name(self.pages[0].number if self.pages else page.number)
+        self.pages.append(
+            PageRecord(
+                number=page.number,
+                attempt=self.claim.attempt,
+                method=page.method,
+                chars=len(page.text),
+                tables=len(page.tables),
+                batch=name,
+                offset=len(self.batch),
+                length=len(data),
+                ocr_provider=page.ocr_provider,
+                ocr_confidence=page.ocr_confidence,
+            )
+        )
+        self.batch += data
+        self.unannounced.append({"number": page.number, "method": page.method})
         self.done += 1
         if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self.flush()
 
+    def write_batch(self) -> None:
+        """Store the pages done since the last batch (before their rows are committed)."""
+        if self.pages:
+            key = results.page_batch_key(self.claim.job_id, self.claim.attempt, self.pages[0].batch)
+            self.ctx.blobs.put(key, bytes(self.batch))
+        self.batch = bytearray()
+
+    def announce(self) -> None:
+        """Tell live listeners which pages finished since the last announcement."""
+        if self.notify is not None and self.unannounced:
+            self.notify(
+                "pages",
+                {
+                    "job_id": self.claim.job_id,
+                    "pages": self.unannounced,
+                    "pages_done": self.done,
+                    "pages_total": self.pages_total,
+                },
+            )
+        self.unannounced = []
+
     def flush(self) -> None:
+        self.write_batch()
         ok = repo.record_progress(
             self.ctx.db,
             job_id=self.claim.job_id,
@@ -73,18 +116,7 @@ class _Progress:
             raise LeaseLost
         self.pages, self.events, self.findings = [], [], None
         self.last_flush = time.monotonic()
-
-
-def _page_record(page: PageResult, attempt: int) -> PageRecord:
-    return PageRecord(
-        number=page.number,
-        attempt=attempt,
-        method=page.method,
-        chars=len(page.text),
-        tables=len(page.tables),
-        ocr_provider=page.ocr_provider,
-        ocr_confidence=page.ocr_confidence,
-    )
+        self.announce()
 
 
 def _extract(
@@ -92,7 +124,6 @@ def _extract(
     record: JobRecord,
     control: JobControl,
     progress: _Progress,
-    notify: Notify | None,
 ) -> int:
     """Extract every selected page and write the result files; returns the page count."""
     claim = control.claim
@@ -113,24 +144,10 @@ def _extract(
         for number in doc.page_numbers:
             control.check()
             page = doc.extract_page(number)
-            ctx.blobs.put(
-                results.page_key(record.id, claim.attempt, number), page.model_dump_json().encode()
-            )
             pages.append(page)
             if page.warnings:
                 progress.events.append(("page_unreadable", {"page": number, "why": page.warnings}))
-            progress.page_done(_page_record(page, claim.attempt))
-            if notify is not None:
-                notify(
-                    "page",
-                    {
-                        "job_id": record.id,
-                        "number": number,
-                        "method": page.method,
-                        "pages_done": progress.done,
-                        "pages_total": progress.pages_total,
-                    },
-                )
+            progress.page_done(page)
         control.check()
         doc.check_readable(pages)
         document = assemble(
@@ -140,6 +157,7 @@ def _extract(
             metadata=doc.metadata,
             pages=pages,
         )
+    progress.write_batch()
     results.write_results(ctx.blobs, job_id=record.id, attempt=claim.attempt, result=document)
     seconds = round(time.monotonic() - started, 3)
     progress.events.append(("extracted", {"pages": len(pages), "seconds": seconds}))
@@ -177,16 +195,16 @@ def process_job(
 ) -> Outcome:
     """Run a claimed attempt to its end. Never raises for anything a document can cause."""
     control = control or ctx.control_for(claim)
-    record = repo.get_job(ctx.db, job_id=claim.job_id)
+    record = claim.record or repo.get_job(ctx.db, job_id=claim.job_id)
     if record is None or record.status != JobStatus.RUNNING or record.attempts != claim.attempt:
         return Outcome(claim.job_id, None)
     bound = structlog.contextvars.bound_contextvars(
         job_id=claim.job_id, tenant=record.tenant, attempt=claim.attempt
     )
     with bound, ctx.leases.hold(control):
-        progress = _Progress(ctx, claim)
+        progress = _Progress(ctx, claim, notify)
         try:
-            page_count = _extract(ctx, record, control, progress, notify)
+            page_count = _extract(ctx, record, control, progress)
             ok = repo.finish(
                 ctx.db,
                 job_id=claim.job_id,
@@ -200,6 +218,7 @@ def process_job(
             if not ok:
                 _discard(ctx, claim)
                 return Outcome(claim.job_id, None)
+            progress.announce()
             log.info("job succeeded", pages=page_count)
             return Outcome(claim.job_id, JobStatus.SUCCEEDED)
         except Canceled:

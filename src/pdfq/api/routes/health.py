@@ -8,6 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from pdfq.api.deps import ServicesDep
+from pdfq.api.services import Services
+from pdfq.api.threads import blocking
 from pdfq.errors import PdfqError
 
 router = APIRouter(tags=["health"])
@@ -23,7 +25,11 @@ async def healthz() -> dict[str, str]:
     summary="Readiness: store, blobs and queue reachable",
     responses={503: {"description": "a dependency is down; `checks` names it"}},
 )
-def readyz(services: ServicesDep) -> JSONResponse:
+async def readyz(services: ServicesDep) -> JSONResponse:
+    return await blocking(_readiness, services)
+
+
+def _readiness(services: Services) -> JSONResponse:
     checks: dict[str, Any] = {}
     for name, probe in (
         ("store", services.db.ping),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from pdfq import results
 from pdfq.api.deps import PrincipalDep, ServicesDep
 from pdfq.api.services import Services
+from pdfq.api.threads import blocking
 from pdfq.api.upload import receive_upload
 from pdfq.blobs import BlobWriter
 from pdfq.domain import Event, Job, JobPage, JobStatus, Options, new_id
@@ -74,7 +75,7 @@ def parse_options(fields: dict[str, str]) -> tuple[Options, str | None]:
 
 
 async def load_job(services: Services, job_id: str, tenant: str) -> JobRecord:
-    record = await run_in_threadpool(repo.get_job, services.db, job_id=job_id, tenant=tenant)
+    record = await blocking(repo.get_job, services.db, job_id=job_id, tenant=tenant)
     if record is None:
         raise NotFound(f"no job {job_id}")
     return record
@@ -107,12 +108,12 @@ async def submit_job(
     """Stream the upload to storage, record a queued job and answer at once with its id."""
     db = services.db
     if idempotency_key:
-        first = await run_in_threadpool(
+        first = await blocking(
             repo.find_by_idempotency_key, db, tenant=principal.tenant, key=idempotency_key
         )
         if first is not None:
             return _replayed(first)
-    depth = await run_in_threadpool(services.queue_depth)
+    depth = await services.queue_depth()
     if depth >= services.settings.max_queued_jobs:
         raise QueueFull(f"{depth} jobs are waiting; try again shortly", retry_after=5)
 
@@ -138,19 +139,25 @@ async def submit_job(
             secret=services.secrets.encrypt(password) if password else None,
             idempotency_key=idempotency_key,
         )
-        record, created = await run_in_threadpool(repo.create_job, db, new=new)
+        record, created = await blocking(_create_and_enqueue, services, new)
     except BaseException:
-        await run_in_threadpool(services.blobs.delete_prefix, job_id)
+        await blocking(services.blobs.delete_prefix, job_id)
         raise
     if not created:  # the same idempotency key raced in: keep the first job only
-        await run_in_threadpool(services.blobs.delete_prefix, job_id)
+        await blocking(services.blobs.delete_prefix, job_id)
         return _replayed(record)
-    await run_in_threadpool(services.queue.enqueue, job_id, priority=options.priority)
     return job_response(record.to_job(), 202, {"Location": f"/v1/jobs/{job_id}"})
 
 
+def _create_and_enqueue(services: Services, new: NewJob) -> tuple[JobRecord, bool]:
+    record, created = repo.create_job(services.db, new=new)
+    if created:
+        services.queue.enqueue(record.id, priority=record.priority)
+    return record, created
+
+
 @router.get("", response_model=JobPage, summary="List jobs, newest first")
-def list_jobs(
+async def list_jobs(
     services: ServicesDep,
     principal: PrincipalDep,
     status: JobStatus | None = None,
@@ -158,7 +165,8 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JobPage:
-    records, next_cursor = repo.list_jobs(
+    records, next_cursor = await blocking(
+        repo.list_jobs,
         services.db,
         tenant=principal.tenant,
         status=status,
@@ -170,24 +178,57 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=Job, summary="Get a job", responses={404: {}})
-def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    record = repo.get_job(services.db, job_id=job_id, tenant=principal.tenant)
-    if record is None:
-        raise NotFound(f"no job {job_id}")
+async def get_job(
+    job_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=60,
+            description="Long poll: hold the answer up to this many seconds until the job ends.",
+        ),
+    ] = 0,
+) -> Response:
+    record = await load_job(services, job_id, principal.tenant)
+    if wait and not record.status.is_terminal:
+        record = await _wait_for_end(services, record, wait)
     return job_response(record.to_job())
+
+
+async def _wait_for_end(services: Services, record: JobRecord, seconds: float) -> JobRecord:
+    deadline = time.monotonic() + seconds
+    async with services.events.subscribe(record.id) as subscription:
+        # Re-read after subscribing, so an end between the first read and now is not missed.
+        record = await load_job(services, record.id, record.tenant)
+        while not record.status.is_terminal:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            # A lost notification (another API process, a restart) costs at most a second.
+            note = await subscription.get(min(remaining, 1.0))
+            if note is None or note[0] == "job":
+                record = await load_job(services, record.id, record.tenant)
+    return record
 
 
 @router.post(
     "/{job_id}/cancel", response_model=Job, summary="Cancel a job", responses={404: {}, 409: {}}
 )
-def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    record, before = repo.cancel(services.db, job_id=job_id, tenant=principal.tenant)
+async def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    return await blocking(_cancel, services, job_id, principal.tenant)
+
+
+def _cancel(services: Services, job_id: str, tenant: str) -> Response:
+    record, before = repo.cancel(services.db, job_id=job_id, tenant=tenant)
     if record is None:
         raise NotFound(f"no job {job_id}")
     if before in (JobStatus.SUCCEEDED, JobStatus.FAILED):
         raise Conflict(f"the job already {before.value}")
     if before == JobStatus.RUNNING:
         services.queue.cancel(job_id)
+    services.events.publish("job", {"job_id": job_id, "status": record.status.value})
     return job_response(record.to_job())
 
 
@@ -198,24 +239,33 @@ def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> R
     summary="Run a failed or canceled job again",
     responses={404: {}, 409: {}},
 )
-def retry_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    record = repo.retry(services.db, job_id=job_id, tenant=principal.tenant)
+async def retry_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    return await blocking(_retry, services, job_id, principal.tenant)
+
+
+def _retry(services: Services, job_id: str, tenant: str) -> Response:
+    record = repo.retry(services.db, job_id=job_id, tenant=tenant)
     if record is None:
-        current = repo.get_job(services.db, job_id=job_id, tenant=principal.tenant)
+        current = repo.get_job(services.db, job_id=job_id, tenant=tenant)
         if current is None:
             raise NotFound(f"no job {job_id}")
         raise Conflict(
             f"only failed or canceled jobs can be retried; this one is {current.status.value}"
         )
     services.queue.enqueue(job_id, priority=record.priority)
+    services.events.publish("job", {"job_id": job_id, "status": record.status.value})
     return job_response(record.to_job(), 202)
 
 
 @router.delete(
     "/{job_id}", status_code=204, summary="Delete a job and its files", responses={404: {}}
 )
-def delete_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    record, before = repo.cancel(services.db, job_id=job_id, tenant=principal.tenant)
+async def delete_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    return await blocking(_delete, services, job_id, principal.tenant)
+
+
+def _delete(services: Services, job_id: str, tenant: str) -> Response:
+    record, before = repo.cancel(services.db, job_id=job_id, tenant=tenant)
     if record is None:
         raise NotFound(f"no job {job_id}")
     if before == JobStatus.RUNNING:
@@ -226,12 +276,11 @@ def delete_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> R
 
 
 @router.get("/{job_id}/events", response_model=list[Event], summary="The job's event history")
-def list_events(
+async def list_events(
     job_id: str,
     services: ServicesDep,
     principal: PrincipalDep,
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> list[Event]:
-    if repo.get_job(services.db, job_id=job_id, tenant=principal.tenant) is None:
-        raise NotFound(f"no job {job_id}")
-    return event_repo.list_events(services.db, job_id=job_id, after_id=after)
+    await load_job(services, job_id, principal.tenant)
+    return await blocking(event_repo.list_events, services.db, job_id=job_id, after_id=after)

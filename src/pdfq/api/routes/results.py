@@ -6,7 +6,7 @@ result URL itself); a failed or canceled job answers **409** with its error.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -17,6 +17,7 @@ from pdfq.api.deps import PrincipalDep, ServicesDep
 from pdfq.api.errors import error_body
 from pdfq.api.routes.jobs import job_response
 from pdfq.api.services import Services
+from pdfq.api.threads import blocking
 from pdfq.domain import DocumentResult, JobStatus, PageResult
 from pdfq.errors import NotFound, StorageError
 from pdfq.store import jobs as repo
@@ -84,17 +85,23 @@ def _record(services: Services, job_id: str, tenant: str) -> JobRecord:
         **_NOT_DONE,
     },
 )
-def get_result(
+async def get_result(
     job_id: str,
     services: ServicesDep,
     principal: PrincipalDep,
-    format: Annotated[Literal["json", "markdown", "text"], Query()] = "json",
+    format: Annotated[results.ResultFormat, Query()] = "json",
 ) -> Response:
-    record = _record(services, job_id, principal.tenant)
+    return await blocking(_result, services, job_id, principal.tenant, format)
+
+
+def _result(
+    services: Services, job_id: str, tenant: str, result_format: results.ResultFormat
+) -> Response:
+    record = _record(services, job_id, tenant)
     if (answer := _unfinished(record)) is not None:
         return answer
     assert record.result_attempt is not None
-    name, media_type = results.RESULT_FILES[format]
+    name, media_type = results.RESULT_FILES[result_format]
     return _send_blob(services, results.result_key(job_id, record.result_attempt, name), media_type)
 
 
@@ -106,12 +113,22 @@ def get_result(
         **_NOT_DONE,
     },
 )
-def get_page(job_id: str, number: int, services: ServicesDep, principal: PrincipalDep) -> Response:
-    record = _record(services, job_id, principal.tenant)
+async def get_page(
+    job_id: str, number: int, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    return await blocking(_page, services, job_id, principal.tenant, number)
+
+
+def _page(services: Services, job_id: str, tenant: str, number: int) -> Response:
+    record = _record(services, job_id, tenant)
     page = repo.get_page(services.db, job_id=job_id, number=number)
     if page is not None and record.status in (JobStatus.RUNNING, JobStatus.SUCCEEDED):
-        key = results.page_key(job_id, page.attempt, number)
-        return _send_blob(services, key, "application/json")
+        key = results.page_batch_key(job_id, page.attempt, page.batch)
+        try:
+            data = services.blobs.get_range(key, page.offset, page.length)
+        except FileNotFoundError as exc:
+            raise StorageError("the page's result file is missing from blob storage") from exc
+        return Response(data, media_type="application/json")
     if record.status == JobStatus.SUCCEEDED:
         raise NotFound(
             f"page {number} was not processed "
@@ -122,21 +139,42 @@ def get_page(job_id: str, number: int, services: ServicesDep, principal: Princip
     return answer
 
 
-@router.get("/{job_id}/tables.csv", summary="Every table as one CSV", responses=_NOT_DONE)
-def get_tables_csv(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    record = _record(services, job_id, principal.tenant)
+def _send_tables(
+    services: Services, job_id: str, tenant: str, name: str, media_type: str, empty: bytes
+) -> Response:
+    record = _record(services, job_id, tenant)
     if (answer := _unfinished(record)) is not None:
         return answer
     assert record.result_attempt is not None
-    key = results.result_key(job_id, record.result_attempt, results.TABLES_CSV)
-    return _send_blob(services, key, "text/csv; charset=utf-8", f"{job_id}-tables.csv")
+    key = results.result_key(job_id, record.result_attempt, name)
+    filename = f"{job_id}-{name}"
+    if not services.blobs.exists(key):  # no table was found: the files are not written
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        return Response(empty, media_type=media_type, headers=headers)
+    return _send_blob(services, key, media_type, filename)
+
+
+@router.get("/{job_id}/tables.csv", summary="Every table as one CSV", responses=_NOT_DONE)
+async def get_tables_csv(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    return await blocking(
+        _send_tables,
+        services,
+        job_id,
+        principal.tenant,
+        results.TABLES_CSV,
+        "text/csv; charset=utf-8",
+        results.EMPTY_TABLES_CSV,
+    )
 
 
 @router.get("/{job_id}/tables.zip", summary="One CSV per table, zipped", responses=_NOT_DONE)
-def get_tables_zip(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    record = _record(services, job_id, principal.tenant)
-    if (answer := _unfinished(record)) is not None:
-        return answer
-    assert record.result_attempt is not None
-    key = results.result_key(job_id, record.result_attempt, results.TABLES_ZIP)
-    return _send_blob(services, key, "application/zip", f"{job_id}-tables.zip")
+async def get_tables_zip(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    return await blocking(
+        _send_tables,
+        services,
+        job_id,
+        principal.tenant,
+        results.TABLES_ZIP,
+        "application/zip",
+        results.empty_tables_zip(),
+    )

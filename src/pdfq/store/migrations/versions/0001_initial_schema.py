@@ -91,6 +91,9 @@ def upgrade() -> None:
         sa.Column("ocr_confidence", sa.Float(), nullable=True),
         sa.Column("chars", sa.Integer(), nullable=False),
         sa.Column("tables", sa.Integer(), nullable=False),
+        sa.Column("batch", sa.String(length=32), nullable=False),
+        sa.Column("offset", sa.BigInteger(), nullable=False),
+        sa.Column("length", sa.Integer(), nullable=False),
         sa.Column("done_at", pdfq.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["job_id"], ["jobs.id"], name=op.f("fk_pages_job_id_jobs"), ondelete="CASCADE"

@@ -1,0 +1,164 @@
+"""Benchmark helpers: start a real `pdfq serve`, load it from asyncio clients, summarise.
+
+Absolute times on shared machines are noisy; every benchmark therefore reports ratios
+against a baseline measured in the same run, and medians over repeated runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+
+BENCH_DATA = Path(__file__).resolve().parent.parent / ".bench-data"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary_ms(values: Sequence[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (
+        f"n={len(ms)} p50={percentile(ms, 50):.1f}ms p90={percentile(ms, 90):.1f}ms "
+        f"p99={percentile(ms, 99):.1f}ms max={max(ms):.1f}ms"
+    )
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    """Every descendant of ``pid`` (the fork server and the worker processes)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            found += [int(entry), *children(int(entry))]
+    return found
+
+
+@contextmanager
+def server(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A `pdfq serve` in a fresh data folder; yields its URL and process."""
+    # The data folder lives under the project, as a real one would (./pdfq-data); on some
+    # machines /tmp is much slower at creating files, which would distort the figures.
+    BENCH_DATA.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="run-", dir=BENCH_DATA) as tmp:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        environment = {
+            **os.environ,
+            "PDFQ_DATA_DIR": str(Path(tmp) / "data"),
+            "PDFQ_PORT": str(port),
+            "PDFQ_LOG_LEVEL": "warning",
+            "PDFQ_LOG_FORMAT": "json",
+            **env,
+        }
+        log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - closed below
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pdfq.cli", "serve", "--no-access-log"],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            else:
+                raise RuntimeError((Path(tmp) / "server.log").read_text()[-2000:])
+            yield url, process
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            log.close()
+
+
+async def run_clients(
+    count: int,
+    clients: int,
+    one: Callable[[aiohttp.ClientSession, int], Awaitable[Any]],
+    url: str,
+) -> list[Any]:
+    """Run ``one(session, i)`` for i in range(count) with ``clients`` concurrent workers.
+
+    Load comes from aiohttp: the generator shares the machine it measures, and httpx's async
+    client costs several milliseconds of CPU per request here (aiohttp a fraction of that).
+    """
+    results: list[Any] = [None] * count
+    counter = iter(range(count))
+    connector = aiohttp.TCPConnector(limit=clients)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as session:
+
+        async def worker() -> None:
+            for i in counter:
+                results[i] = await one(session, i)
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return results
+
+
+def pdf_form(data: bytes, name: str = "doc.pdf") -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=name, content_type="application/pdf")
+    return form
+
+
+async def submit(
+    session: aiohttp.ClientSession, data: bytes, name: str = "doc.pdf"
+) -> dict[str, Any]:
+    async with session.post("/v1/jobs", data=pdf_form(data, name)) as response:
+        job: dict[str, Any] = await response.json()
+        if response.status != 202:
+            raise RuntimeError(f"submit failed: {response.status} {job}")
+        return job
+
+
+async def wait_done(session: aiohttp.ClientSession, job_id: str) -> dict[str, Any]:
+    """Wait for the job to end with the API's long poll (no busy polling)."""
+    while True:
+        async with session.get(f"/v1/jobs/{job_id}", params={"wait": "30"}) as response:
+            job: dict[str, Any] = await response.json()
+        if job["status"] in ("succeeded", "failed", "canceled"):
+            return job
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)

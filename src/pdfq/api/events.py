@@ -1,0 +1,79 @@
+"""Live job notifications inside the API process, fanned out to every waiting request.
+
+Workers report progress (``page``) and state changes (``job``); the hub delivers each one to
+the requests watching that job, so a thousand waiting clients cost one notification, not a
+thousand database polls. ``publish`` may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+Notification = tuple[str, dict[str, Any]]
+
+SUBSCRIBER_BUFFER = 256
+
+
+class Subscription:
+    """Notifications for one job, in order. If a slow reader falls behind, the oldest are
+    dropped and ``overflowed`` is set, so the reader knows to re-read the store."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Notification] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        self.overflowed = False
+
+    def put(self, item: Notification) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.overflowed = True
+        self.queue.put_nowait(item)
+
+    async def get(self, within: float) -> Notification | None:
+        """The next notification, or ``None`` after ``within`` seconds."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), within)
+        except TimeoutError:
+            return None
+
+
+class JobEvents:
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
+        """Deliver a notification about ``data["job_id"]`` (thread-safe, never blocks)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is shutting down
+            loop.call_soon_threadsafe(self._deliver, kind, data)
+
+    def _deliver(self, kind: str, data: dict[str, Any]) -> None:
+        for subscription in list(self._subscribers.get(data.get("job_id", ""), ())):
+            subscription.put((kind, data))
+
+    @asynccontextmanager
+    async def subscribe(self, job_id: str) -> AsyncIterator[Subscription]:
+        subscription = Subscription()
+        self._subscribers[job_id].add(subscription)
+        try:
+            yield subscription
+        finally:
+            watchers = self._subscribers.get(job_id)
+            if watchers is not None:
+                watchers.discard(subscription)
+                if not watchers:
+                    del self._subscribers[job_id]
+
+    @property
+    def watched_jobs(self) -> int:
+        return len(self._subscribers)
