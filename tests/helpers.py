@@ -16,6 +16,12 @@ from typing import Any
 
 import httpx
 
+from pdfq import results
+from pdfq.domain import Options, new_id
+from pdfq.store import jobs as repo
+from pdfq.store.jobs import NewJob
+from pdfq.worker.context import WorkerContext
+
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 
 
@@ -151,3 +157,89 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+class Cluster:
+    """The distributed shape on this machine: one `pdfq serve` and `pdfq worker` processes
+    (Celery) sharing a real PostgreSQL database, a Redis broker and an S3 bucket."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.folder = folder
+        self.env = env
+        self.api = LiveServer(folder / "api", **env)
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def start(self, workers: int = 2, concurrency: int = 1) -> Cluster:
+        for _ in range(workers):
+            self.add_worker(concurrency)
+        self.api.start()
+        return self
+
+    def add_worker(self, concurrency: int = 1) -> subprocess.Popen[bytes]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log_path = self.folder / f"worker-{len(self.workers)}.log"
+        env = {**os.environ, "PDFQ_LOG_FORMAT": "json", **self.env}
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "pdfq.cli", "worker", f"--concurrency={concurrency}"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.workers.append(process)
+        return process
+
+    def pool_pids(self, worker: subprocess.Popen[bytes]) -> list[int]:
+        """The Celery pool processes (children) of one worker."""
+        children = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", "rb") as f:
+                        fields = f.read().rsplit(b")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == worker.pid and fields[0] != b"Z":
+                    children.append(int(entry))
+        return children
+
+    def wait_for_workers(self, timeout: float = 60.0) -> None:
+        """Until every worker's pool process is up."""
+        wait_until(
+            lambda: all(self.pool_pids(w) for w in self.workers if w.poll() is None), timeout
+        )
+
+    def client(self) -> httpx.Client:
+        return self.api.client()
+
+    def kill_worker(self, worker: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+
+    def logs(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace")[-3000:] for p in sorted(self.folder.glob("*.log"))
+        )
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            self.kill_worker(worker)
+        self.api.kill_group()
+
+
+def add_job(ctx: WorkerContext, data: bytes, *, password: str | None = None, **options: Any) -> str:
+    """Store ``data`` as a job's input and create the queued job (no HTTP involved)."""
+    job_id = new_id()
+    ctx.blobs.put(results.input_key(job_id), data)
+    new = NewJob(
+        id=job_id,
+        filename="doc.pdf",
+        size_bytes=len(data),
+        sha256="0" * 64,
+        options=Options(**options),
+        secret=ctx.secrets.encrypt(password) if password else None,
+    )
+    repo.create_job(ctx.db, new=new)
+    return job_id

@@ -5,6 +5,7 @@ Every flag mirrors a ``PDFQ_*`` environment variable, named in its help text; fl
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any
 
@@ -60,6 +61,53 @@ def serve(
         access_log=access_log,
         timeout_graceful_shutdown=15,
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Worker processes on this host [env: PDFQ_WORKERS, default CPU count]."),
+    ] = None,
+    queues: Annotated[
+        str, typer.Option(help="Celery queues to consume, comma-separated.")
+    ] = "pdfq,pdfq.chunks",
+    beat: Annotated[
+        bool,
+        typer.Option(help="Also run the sweeper on a schedule (Celery beat) in this worker."),
+    ] = False,
+) -> None:
+    """Run a Celery worker (PDFQ_QUEUE=celery): processes jobs published by `pdfq serve`."""
+    import socket
+
+    from pdfq.logs import configure_logging
+    from pdfq.queue.celery import create_celery
+    from pdfq.store import Database, upgrade
+
+    settings = _settings(workers=concurrency)
+    if settings.queue != "celery":
+        typer.echo(
+            "pdfq worker runs Celery workers: set PDFQ_QUEUE=celery and PDFQ_BROKER_URL", err=True
+        )
+        raise typer.Exit(2)
+    configure_logging(settings)
+    # The consumer process too: on a host shared with the API, the API wins the CPU.
+    os.setpriority(os.PRIO_PROCESS, 0, settings.worker_nice)
+    db = Database(settings.database_url, pool_size=1)
+    upgrade(db)
+    db.dispose()  # pool processes are forked: they must not share a connection
+    argv = [
+        "worker",
+        f"--loglevel={settings.log_level.upper()}",
+        f"--concurrency={settings.workers}",
+        f"--queues={queues}",
+        f"--hostname=pdfq-{os.getpid()}@{socket.gethostname()}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if beat:
+        argv.append("--beat")
+    create_celery(settings).worker_main(argv)
 
 
 @app.command()

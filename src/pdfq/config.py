@@ -56,6 +56,19 @@ class Settings(BaseSettings):
         "", description="Celery broker URL (`redis://…` or `amqp://…`) when `PDFQ_QUEUE=celery`."
     )
 
+    # --- S3 blobs (distributed) --------------------------------------------------------------
+    s3_endpoint_url: str = Field(
+        "",
+        description="S3-compatible endpoint (MinIO, Ceph, …); empty for AWS. Credentials come "
+        "from the usual AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, profiles).",
+    )
+    s3_region: str = Field("", description="S3 region (e.g. `eu-west-1`); empty for the default.")
+    s3_part_bytes: int = Field(
+        8 * MiB,
+        ge=5 * MiB,
+        description="Size of each part of a streamed multipart upload to S3.",
+    )
+
     # --- HTTP ------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address `pdfq serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `pdfq serve` listens on.")
@@ -77,6 +90,16 @@ class Settings(BaseSettings):
         "as `unsafe_pdf` (deflate bombs) before any parsing.",
     )
 
+    fanout_pages: int = Field(
+        200,
+        ge=0,
+        description="Documents with more pages than this are split into page-range chunks "
+        "that several workers process in parallel (0: never).",
+    )
+    fanout_chunk_pages: int = Field(
+        50, ge=1, description="Pages per chunk when a document is split."
+    )
+
     # --- workers ---------------------------------------------------------------------------
     workers: int = Field(
         default_factory=_cpu_count, ge=1, description="Worker processes (default: CPU count)."
@@ -95,6 +118,12 @@ class Settings(BaseSettings):
     )
     sweep_interval_seconds: float = Field(
         10.0, gt=0, description="How often the sweeper looks for expired leases."
+    )
+    lost_message_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Celery: work queued in the store for this long while the broker holds "
+        "fewer messages than that is re-sent (the broker lost them, e.g. a Redis restart).",
     )
     job_time_limit_seconds: float = Field(
         3600.0,

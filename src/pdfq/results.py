@@ -1,10 +1,19 @@
-"""Where a job's files live in blob storage, and how result files are written.
+"""Where a job's files live in blob storage, and how its result is written and read back.
 
-Inputs live at ``<job>/input``. Results of attempt *n* live under ``<job>/a<n>/``; the job row
-records which attempt's results are published, so a late or duplicated attempt can never
-overwrite or mix with the published ones (DESIGN invariant 2: a result is written once).
-Pages are written as they finish, a batch of pages per file (``pages/<first page>.jsonl``);
-the ``pages`` table indexes each page's byte range, so one page is one range read.
+Inputs live at ``<job>/input``. Everything an attempt *n* produces lives under ``<job>/a<n>/``;
+the job row records which attempt's results are published, so a late or duplicated attempt
+can never overwrite or mix with them (DESIGN invariant 2: a result is written once).
+
+An attempt writes few objects, because creating files (or S3 objects) is what costs on small
+documents:
+
+* ``pages/<first page>.jsonl`` — pages finished while a long document runs, one JSON line per
+  page, one object per progress flush;
+* ``result`` — one object holding, back to back, the pages not flushed yet (all of them for a
+  short document), the result JSON, Markdown and plain text, and the tables as CSV and ZIP.
+
+The job row keeps the byte range of each part (:class:`ResultIndex`) and the ``pages`` table
+the byte range of each page, so every answer is one range read.
 """
 
 from __future__ import annotations
@@ -18,14 +27,19 @@ from pdfq.blobs import Blobs
 from pdfq.domain import DocumentResult, PageResult
 
 ResultFormat = Literal["json", "markdown", "text"]
+ResultPart = Literal["pages", "json", "markdown", "text", "tables.csv", "tables.zip"]
+ResultIndex = dict[str, tuple[int, int]]
+"""Part name → (offset, length) within the attempt's ``result`` object."""
 
-RESULT_FILES: dict[ResultFormat, tuple[str, str]] = {
-    "json": ("result.json", "application/json"),
-    "markdown": ("result.md", "text/markdown; charset=utf-8"),
-    "text": ("result.txt", "text/plain; charset=utf-8"),
+RESULT = "result"
+MEDIA_TYPES: dict[str, str] = {
+    "json": "application/json",
+    "markdown": "text/markdown; charset=utf-8",
+    "text": "text/plain; charset=utf-8",
+    "tables.csv": "text/csv; charset=utf-8",
+    "tables.zip": "application/zip",
 }
-TABLES_CSV = "tables.csv"
-TABLES_ZIP = "tables.zip"
+EMPTY_TABLES_CSV = b"page,table,row\r\n"
 
 
 def input_key(job_id: str) -> str:
@@ -36,20 +50,13 @@ def attempt_prefix(job_id: str, attempt: int) -> str:
     return f"{job_id}/a{attempt}"
 
 
-def result_key(job_id: str, attempt: int, name: str) -> str:
+def result_key(job_id: str, attempt: int, name: str = RESULT) -> str:
     return f"{attempt_prefix(job_id, attempt)}/{name}"
 
 
-def page_batch_key(job_id: str, attempt: int, batch: str) -> str:
-    """Pages are written in batches (one file per progress flush), one JSON line per page."""
-    return f"{attempt_prefix(job_id, attempt)}/pages/{batch}"
-
-
 def page_batch_name(first_page: int) -> str:
-    return f"{first_page:06d}.jsonl"
-
-
-EMPTY_TABLES_CSV = b"page,table,row\r\n"
+    """The object (relative to the attempt) holding a flushed batch of pages."""
+    return f"pages/{first_page:06d}.jsonl"
 
 
 def empty_tables_zip() -> bytes:
@@ -88,11 +95,38 @@ def tables_zip(result: DocumentResult) -> bytes:
     return buffer.getvalue()
 
 
-def write_results(blobs: Blobs, *, job_id: str, attempt: int, result: DocumentResult) -> None:
-    """Write every result file of an attempt (pages are written as they finish)."""
-    blobs.put(result_key(job_id, attempt, "result.json"), result.model_dump_json().encode())
-    blobs.put(result_key(job_id, attempt, "result.md"), result.markdown.encode())
-    blobs.put(result_key(job_id, attempt, "result.txt"), result.text.encode())
+def write_result(
+    blobs: Blobs,
+    *,
+    job_id: str,
+    attempt: int,
+    result: DocumentResult,
+    pages: bytes = b"",
+) -> ResultIndex:
+    """Write the attempt's ``result`` object; ``pages`` (JSON lines) go first, at offset 0."""
+    parts: list[tuple[str, bytes]] = [
+        ("pages", pages),
+        ("json", result.model_dump_json().encode()),
+        ("markdown", result.markdown.encode()),
+        ("text", result.text.encode()),
+    ]
     if any(page.tables for page in result.pages):  # readers make the empty files themselves
-        blobs.put(result_key(job_id, attempt, TABLES_CSV), tables_csv(result))
-        blobs.put(result_key(job_id, attempt, TABLES_ZIP), tables_zip(result))
+        parts += [("tables.csv", tables_csv(result)), ("tables.zip", tables_zip(result))]
+    index: ResultIndex = {}
+    offset = 0
+    for name, data in parts:
+        index[name] = (offset, len(data))
+        offset += len(data)
+    blobs.put(result_key(job_id, attempt), b"".join(data for _, data in parts))
+    return index
+
+
+def read_part(
+    blobs: Blobs, *, job_id: str, attempt: int, index: dict[str, list[int]], part: str
+) -> bytes | None:
+    """One part of a published result (``None`` when the result has no such part)."""
+    located = index.get(part)
+    if located is None:
+        return None
+    offset, length = located
+    return blobs.get_range(result_key(job_id, attempt), offset, length)

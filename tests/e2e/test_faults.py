@@ -114,3 +114,37 @@ def test_workers_are_replaced_after_n_jobs(make_client, one_page_pdf: bytes) -> 
         time.sleep(0.05)
     wait_until(lambda: len(queue.worker_pids) == 1)
     assert len(set(pids)) >= 3
+
+
+def test_a_large_document_fans_out_over_the_pool(make_client, tmp_path) -> None:
+    from pdfq.extract.document import extract_document
+
+    client = make_client(workers=2, fanout_pages=10, fanout_chunk_pages=5)
+    data = samples.report_pdf(pages=40)
+    job_id = submit(client, data).json()["id"]
+    job = wait_job(client, job_id, timeout=60)
+    assert job["status"] == "succeeded"
+    assert job["progress"] == {"pages_done": 40, "pages_total": 40}
+    result = client.get(f"/v1/jobs/{job_id}/result").json()
+    (tmp_path / "same.pdf").write_bytes(data)
+    assert result["text"] == extract_document(tmp_path / "same.pdf").text
+    assert client.get(f"/v1/jobs/{job_id}/pages/23").json()["number"] == 23
+    kinds = [e["type"] for e in events_of(client, job_id)]
+    assert kinds.count("fanned_out") == 1
+    assert kinds.count("merged") == 1
+
+
+def test_a_killed_chunk_worker_retries_only_that_chunk(make_client) -> None:
+    client = make_client(workers=2, fanout_pages=10, fanout_chunk_pages=10)
+    queue = client.app.state.services.queue
+    job_id = submit(client, samples.grid_pdf(pages=60)).json()["id"]
+    wait_job(client, job_id, predicate=lambda j: j["progress"]["pages_done"] >= 3, timeout=60)
+    pid = wait_until(lambda: queue.running_pid(job_id))
+    os.kill(pid, signal.SIGKILL)
+    job = wait_job(client, job_id, timeout=120)
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 1  # the job was not restarted, one chunk was
+    assert job["progress"]["pages_done"] == 60
+    retried = [e for e in events_of(client, job_id) if e["type"] == "chunk_retried"]
+    assert len(retried) == 1
+    assert "killed by SIGKILL" in retried[0]["data"]["reason"]

@@ -3,57 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from pdfq import results
-from pdfq.config import Settings
 from pdfq.domain import JobStatus, Options, new_id
 from pdfq.errors import StorageError
 from pdfq.store import events as event_repo
 from pdfq.store import jobs as repo
-from pdfq.store import upgrade
 from pdfq.store.jobs import Claim, NewJob
-from pdfq.worker.context import WorkerContext, build_worker_context
+from pdfq.worker.context import WorkerContext
 from pdfq.worker.pipeline import process_job, run_job
 from tests import samples
-
-
-@pytest.fixture
-def make_ctx(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., WorkerContext]]:
-    made: list[WorkerContext] = []
-
-    def make(**overrides: Any) -> WorkerContext:
-        ctx = build_worker_context(make_settings(**overrides))
-        upgrade(ctx.db)
-        made.append(ctx)
-        return ctx
-
-    yield make
-    for ctx in made:
-        ctx.db.dispose()
-
-
-@pytest.fixture
-def ctx(make_ctx: Callable[..., WorkerContext]) -> WorkerContext:
-    return make_ctx()
-
-
-def add_job(ctx: WorkerContext, data: bytes, *, password: str | None = None, **options: Any) -> str:
-    job_id = new_id()
-    ctx.blobs.put(results.input_key(job_id), data)
-    new = NewJob(
-        id=job_id,
-        filename="doc.pdf",
-        size_bytes=len(data),
-        sha256="0" * 64,
-        options=Options(**options),
-        secret=ctx.secrets.encrypt(password) if password else None,
-    )
-    repo.create_job(ctx.db, new=new)
-    return job_id
+from tests.helpers import add_job
 
 
 def claim(ctx: WorkerContext, job_id: str) -> Claim:
@@ -72,25 +36,36 @@ def test_a_job_runs_to_success_with_results_under_its_attempt(
     record = repo.get_job(ctx.db, job_id=job_id)
     assert record is not None
     assert (record.result_attempt, record.pages_done, record.pages_total) == (1, 3, 3)
-    document = json.loads(ctx.blobs.get(results.result_key(job_id, 1, "result.json")))
+
+    def part(name: str) -> bytes | None:
+        assert record is not None
+        assert record.result_index is not None
+        return results.read_part(
+            ctx.blobs, job_id=job_id, attempt=1, index=record.result_index, part=name
+        )
+
+    document = json.loads(part("json") or b"")
     assert document["id"] == job_id
     assert document["page_count"] == 3
-    assert ctx.blobs.get(results.result_key(job_id, 1, "result.md")).startswith(
-        b"# Quarterly Report"
-    )
+    assert (part("markdown") or b"").startswith(b"# Quarterly Report")
     # Pages are stored in batches and found through the page index.
     index = repo.get_page(ctx.db, job_id=job_id, number=2)
     assert index is not None
-    key = results.page_batch_key(job_id, 1, index.batch)
+    key = results.result_key(job_id, 1, index.batch)
     page = json.loads(ctx.blobs.get_range(key, index.offset, index.length))
     assert page["number"] == 2
     assert page["method"] == "text"
-    assert ctx.blobs.get(key).count(b"\n") == 3  # a short job writes all pages in one batch
-    assert b"1,1,1,Region,Q1,Q2,Q3" in ctx.blobs.get(results.result_key(job_id, 1, "tables.csv"))
+    assert (part("pages") or b"").count(b"\n") == 3  # the pages part holds all three
+    assert b"1,1,1,Region,Q1,Q2,Q3" in (part("tables.csv") or b"")
+    # A short document is written as one result object: its pages first, then every format.
+    assert index.batch == "result"
+    assert [p.name for p in (ctx.settings.data_dir / "blobs" / job_id / "a1").iterdir()] == [
+        "result"
+    ]
     # A short job announces its pages once, at the end (long ones a few times a second).
     assert [kind for kind, _ in notes] == ["pages"]
     assert [p["number"] for p in notes[0][1]["pages"]] == [1, 2, 3]
-    assert notes[0][1]["pages_done"] == notes[0][1]["pages_total"] == 3
+    assert notes[0][1]["job_id"] == job_id
     kinds = [e.type for e in event_repo.list_events(ctx.db, job_id=job_id)]
     assert kinds == ["received", "stored", "started", "scanned", "extracted", "succeeded"]
 
@@ -141,7 +116,7 @@ def test_bad_documents_fail_with_their_code(ctx: WorkerContext, data: bytes, cod
     assert record is not None
     assert record.error_code == code
     assert record.finished_at is not None
-    assert not ctx.blobs.exists(results.result_key(job_id, 1, "result.json"))
+    assert not ctx.blobs.exists(results.result_key(job_id, 1))
 
 
 def test_too_many_pages(make_ctx: Callable[..., WorkerContext]) -> None:
@@ -159,7 +134,7 @@ def test_a_lost_lease_discards_the_attempt(ctx: WorkerContext, report_pdf: bytes
     repo.requeue(ctx.db, job_id=job_id, attempt=1, reason="lease expired", max_attempts=3)
     second = claim(ctx, job_id)
     assert process_job(ctx, first).status is None
-    assert not ctx.blobs.exists(results.result_key(job_id, 1, "result.json"))
+    assert not ctx.blobs.exists(results.result_key(job_id, 1))
     assert process_job(ctx, second).status == JobStatus.SUCCEEDED
     record = repo.get_job(ctx.db, job_id=job_id)
     assert record is not None
@@ -184,7 +159,7 @@ def test_a_canceled_job_stops_and_leaves_no_results(ctx: WorkerContext, monkeypa
     assert outcome.status == JobStatus.CANCELED
     assert pages == [1]
     assert repo.get_job(ctx.db, job_id=job_id).status == JobStatus.CANCELED  # type: ignore[union-attr]
-    assert not ctx.blobs.exists(results.page_batch_key(job_id, 1, results.page_batch_name(1)))
+    assert not ctx.blobs.exists(results.result_key(job_id, 1, results.page_batch_name(1)))
     # A job canceled before it starts is not run at all.
     other = add_job(ctx, samples.text_pdf(pages=1))
     other_claim = claim(ctx, other)
@@ -250,3 +225,29 @@ def test_a_second_delivery_is_a_no_op(ctx: WorkerContext, report_pdf: bytes) -> 
     kinds = [e.type for e in event_repo.list_events(ctx.db, job_id=job_id)]
     assert kinds.count("succeeded") == 1
     assert kinds.count("started") == 1
+
+
+def test_a_password_from_a_host_with_another_key_fails_clearly(
+    make_ctx: Callable[..., WorkerContext],
+) -> None:
+    from pdfq.crypto import SecretBox
+
+    ctx = make_ctx()
+    job_id = new_id()
+    ctx.blobs.put(results.input_key(job_id), samples.encrypted_pdf("pw"))
+    other_host = SecretBox(b"0" * 43 + b"=")
+    repo.create_job(
+        ctx.db,
+        new=NewJob(
+            id=job_id,
+            filename="doc.pdf",
+            size_bytes=1,
+            sha256="0" * 64,
+            options=Options(),
+            secret=other_host.encrypt("pw"),
+        ),
+    )
+    outcome = run_job(ctx, job_id)
+    assert outcome.error is not None
+    assert outcome.error.code == "encrypted"
+    assert "PDFQ_SECRET_KEY" in outcome.error.message

@@ -209,9 +209,11 @@ def test_sweeper_requeues_expired_leases_and_enqueues(db: Database) -> None:
     past = datetime.now(UTC) - timedelta(minutes=5)
     assert repo.claim(db, job_id=dead, owner="gone:1", lease_seconds=1, now=past)
     assert repo.claim(db, job_id=live, owner="alive:1", lease_seconds=300)
-    enqueued: list[str] = []
-    assert sweep(db, max_attempts=3, enqueue=enqueued.append) == 1
-    assert enqueued == [dead]
+    enqueued: list[tuple[str, int | None, float]] = []
+    # Work a supervisor handles itself is left to it.
+    assert sweep(db, max_attempts=3, skip=frozenset({(dead, None)})) == 0
+    assert sweep(db, max_attempts=3, enqueue=lambda *sent: enqueued.append(sent)) == 1
+    assert enqueued == [(dead, None, 0.0)]
     assert repo.get_job(db, job_id=dead).status == JobStatus.QUEUED  # type: ignore[union-attr]
     assert repo.get_job(db, job_id=live).status == JobStatus.RUNNING  # type: ignore[union-attr]
     # Renewing keeps a lease alive; a renewal for a lost attempt reports it.

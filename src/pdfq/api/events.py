@@ -54,6 +54,8 @@ class JobEvents:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        if data.get("job_id") not in self._subscribers:  # nobody watches: don't wake the loop
+            return
         with contextlib.suppress(RuntimeError):  # the loop is shutting down
             loop.call_soon_threadsafe(self._deliver, kind, data)
 
@@ -77,3 +79,16 @@ class JobEvents:
     @property
     def watched_jobs(self) -> int:
         return len(self._subscribers)
+
+
+ENDING_EVENTS = frozenset({"succeeded", "failed", "canceled", "deleted"})
+
+
+def may_have_ended(note: Notification) -> bool:
+    """Whether a notification can mean its job ended (else a watcher need not re-read it)."""
+    kind, data = note
+    if kind != "job":
+        return False
+    if "status" in data:  # from the local dispatcher
+        return data["status"] in ENDING_EVENTS or data["status"] is None
+    return bool(ENDING_EVENTS.intersection(data.get("events", ())))

@@ -42,8 +42,10 @@ class Blobs(Protocol):
         """``length`` bytes of the blob from ``offset``."""
         ...
 
-    def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        """Stream a blob without loading it whole."""
+    def iter_chunks(
+        self, key: str, chunk_size: int = CHUNK_SIZE, *, offset: int = 0, length: int | None = None
+    ) -> Iterator[bytes]:
+        """Stream a blob (or ``length`` bytes of it from ``offset``) without loading it whole."""
         ...
 
     def local_file(self, key: str) -> AbstractContextManager[Path]:

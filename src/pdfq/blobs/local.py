@@ -108,9 +108,15 @@ class LocalBlobs:
         except OSError as exc:
             raise StorageError(f"cannot read blob {key}: {exc}") from exc
 
-    def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    def iter_chunks(
+        self, key: str, chunk_size: int = CHUNK_SIZE, *, offset: int = 0, length: int | None = None
+    ) -> Iterator[bytes]:
         with self._path(key).open("rb") as f:
-            while chunk := f.read(chunk_size):
+            f.seek(offset)
+            left = length if length is not None else -1
+            while left and (chunk := f.read(chunk_size if left < 0 else min(chunk_size, left))):
+                if left > 0:
+                    left -= len(chunk)
                 yield chunk
 
     @contextlib.contextmanager

@@ -18,7 +18,7 @@ from pdfq.domain import DocumentResult, Metadata, Options, PageResult, select_pa
 from pdfq.errors import InvalidOptions, MalformedPdf, TooManyPages
 from pdfq.extract.markdown import page_markdown
 from pdfq.extract.pdf import open_pdf, read_metadata, read_page
-from pdfq.extract.scan import scan_pdf
+from pdfq.extract.scan import ScanReport, scan_pdf
 from pdfq.extract.tables import TableFinder
 
 PAGE_SEPARATOR = "\f"
@@ -41,11 +41,17 @@ class Document:
         options: Options | None = None,
         password: str | None = None,
         limits: Limits | None = None,
+        scan: bool = True,
     ) -> None:
+        """``scan=False`` skips the safety scan (for a chunk of a file already scanned)."""
         self.path = path
         self.options = options or Options()
         limits = limits or Limits()
-        report = scan_pdf(path, password=password, max_stream_bytes=limits.max_stream_bytes)
+        report = (
+            scan_pdf(path, password=password, max_stream_bytes=limits.max_stream_bytes)
+            if scan
+            else ScanReport()
+        )
         self.findings: dict[str, Any] = report.findings
         self.structure_problem = report.problem
         if report.problem:

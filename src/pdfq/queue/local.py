@@ -36,24 +36,15 @@ from pdfq.domain import ErrorCode
 from pdfq.errors import PdfqError, Unavailable
 from pdfq.queue import Notify
 from pdfq.store import Database
-from pdfq.store import jobs as repo
 from pdfq.store.jobs import Claim
-from pdfq.worker.sweeper import sweep
+from pdfq.worker.context import rss_bytes
+from pdfq.worker.sweeper import give_back, sweep
 
 log = structlog.get_logger(__name__)
 
 CANCEL_KILL_SECONDS = 1.5
 MEMORY_CHECK_SECONDS = 0.25
 IDLE_POLL_SECONDS = 2.0  # idle workers look for jobs this often even without a wake-up
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _rss_bytes(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE_SIZE
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def _describe_exit(code: int | None) -> str:
@@ -206,8 +197,8 @@ class LocalQueue:
                 if kind == "notify":
                     self._emit(message[1], message[2])
                 elif kind == "started":
-                    _, job_id, attempt = message
-                    worker.claim = Claim(job_id=job_id, attempt=attempt)
+                    _, job_id, attempt, chunk = message
+                    worker.claim = Claim(job_id=job_id, attempt=attempt, chunk=chunk)
                     worker.deadline = time.monotonic() + self.settings.job_hard_time_limit_seconds
                     worker.kill_reason = None
                     self._emit("job", {"job_id": job_id, "status": "running"})
@@ -221,6 +212,8 @@ class LocalQueue:
                         self._retire(worker)
                 elif kind == "idle":
                     worker.working = False
+                elif kind == "wake":
+                    self._wake_pending = True
         except (EOFError, OSError):
             pass  # the process died; _reap handles it
 
@@ -310,14 +303,14 @@ class LocalQueue:
             )
             claim = worker.claim
             try:
-                status = repo.requeue(
+                status, requeued = give_back(
                     self.db,
-                    job_id=claim.job_id,
-                    attempt=claim.attempt,
+                    claim,
                     reason=reason,
                     max_attempts=self.settings.max_attempts,
                     final_code=code,
                 )
+                self._wake_pending |= requeued
             except PdfqError:
                 log.exception(
                     "could not re-queue a lost job; the sweeper will", job_id=claim.job_id
@@ -348,7 +341,7 @@ class LocalQueue:
                 self._kill(
                     worker, f"the job passed its hard time limit ({limit:g} s)", ErrorCode.TIMEOUT
                 )
-            elif check_memory and worker.process.pid and _rss_bytes(worker.process.pid) > cap:
+            elif check_memory and worker.process.pid and rss_bytes(worker.process.pid) > cap:
                 self._kill(
                     worker,
                     f"the worker passed its memory cap ({self.settings.worker_max_memory_mb} MiB)",
@@ -363,6 +356,9 @@ class LocalQueue:
                     self.db,
                     max_attempts=self.settings.max_attempts,
                     check_local_owners=self.db.is_sqlite,
+                    skip=frozenset(
+                        (w.claim.job_id, w.claim.chunk) for w in self._workers if w.claim
+                    ),
                 )
                 > 0
             )
@@ -390,10 +386,9 @@ class LocalQueue:
                 claim = worker.claim
                 self._kill(worker, "server shutting down", ErrorCode.WORKER_LOST)
                 try:
-                    repo.requeue(
+                    give_back(
                         self.db,
-                        job_id=claim.job_id,
-                        attempt=claim.attempt,
+                        claim,
                         reason="the server shut down",
                         max_attempts=self.settings.max_attempts,
                         count_attempt=False,

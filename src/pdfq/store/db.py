@@ -61,9 +61,16 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction (a consistent snapshot; never blocks writers on SQLite)."""
-        with _translate_errors(), self.engine.connect() as conn, conn.begin():
-            yield conn
+        """A read-only scope. SQLite: a transaction (one snapshot; never blocks writers).
+        PostgreSQL: autocommit, so a single SELECT is one round trip (no BEGIN/COMMIT);
+        callers issuing several reads that must agree use :meth:`write`."""
+        with _translate_errors(), self.engine.connect() as conn:
+            if self.is_sqlite:
+                with conn.begin():
+                    yield conn
+            else:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

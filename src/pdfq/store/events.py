@@ -6,7 +6,7 @@ never disagrees with the job row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import Connection, insert, select
 
 from pdfq.domain import Event
 from pdfq.store.db import Database
+from pdfq.store.notify import in_transaction
 from pdfq.store.tables import events
 
 EventDraft = tuple[str, dict[str, Any]]
@@ -24,11 +25,26 @@ _INSERT = insert(events)
 
 
 def insert_events(
-    conn: Connection, job_id: str, drafts: Iterable[EventDraft], now: datetime
+    conn: Connection,
+    job_id: str,
+    drafts: Iterable[EventDraft],
+    now: datetime,
+    *,
+    pages: Sequence[dict[str, Any]] = (),
+    notify: bool = True,
 ) -> None:
+    """Insert event rows and (on PostgreSQL) announce them, with ``pages`` just finished, in
+    one notification sent when the transaction commits."""
     rows = [{"job_id": job_id, "type": kind, "at": now, "data": data} for kind, data in drafts]
     if rows:
         conn.execute(_INSERT, rows)
+    if notify and rows:
+        note: dict[str, Any] = {"job_id": job_id, "events": [r["type"] for r in rows]}
+        if pages:
+            note["pages"] = list(pages)
+        in_transaction(conn, "job", note)
+    elif notify and pages:
+        in_transaction(conn, "pages", {"job_id": job_id, "pages": list(pages)})
 
 
 def add_events(db: Database, *, job_id: str, drafts: Iterable[EventDraft], now: datetime) -> None:

@@ -37,7 +37,7 @@ from pdfq.domain import (
 )
 from pdfq.store.db import Database
 from pdfq.store.events import EventDraft, insert_events
-from pdfq.store.tables import jobs, pages
+from pdfq.store.tables import chunks, jobs, pages
 
 QUEUED = JobStatus.QUEUED.value
 RUNNING = JobStatus.RUNNING.value
@@ -70,7 +70,11 @@ class JobRecord:
     lease_owner: str | None
     lease_expires_at: datetime | None
     result_attempt: int | None
+    result_index: dict[str, list[int]] | None
     findings: dict[str, Any] | None
+    run_after: datetime | None
+    chunks_total: int | None
+    chunks_done: int
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -134,11 +138,17 @@ class PageRecord:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """An attempt at a job. ``record`` is the row as claimed, when the claimer has it."""
+    """An attempt at a job, or at one chunk of a fanned-out job.
+
+    ``record`` is the job row as claimed, when the claimer has it. For a chunk, ``chunk`` is its
+    number, ``pages`` its first and last page, and ``attempt`` the chunk's own attempt.
+    """
 
     job_id: str
     attempt: int
     record: JobRecord | None = None
+    chunk: int | None = None
+    pages: tuple[int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -190,7 +200,11 @@ def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tup
         lease_owner=None,
         lease_expires_at=None,
         result_attempt=None,
+        result_index=None,
         findings=None,
+        run_after=None,
+        chunks_total=None,
+        chunks_done=0,
         created_at=now,
         started_at=None,
         finished_at=None,
@@ -203,7 +217,9 @@ def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tup
     try:
         with db.write() as conn:
             conn.execute(_INSERT_JOB, record.to_row())
-            insert_events(conn, new.id, [received, ("stored", {}), *new.extra_events], now)
+            # No notification: nobody can be watching a job that did not exist.
+            events = [received, ("stored", {}), *new.extra_events]
+            insert_events(conn, new.id, events, now, notify=False)
     except IntegrityError:
         if new.idempotency_key is None:
             raise
@@ -279,8 +295,18 @@ def get_page(db: Database, *, job_id: str, number: int) -> PageRecord | None:
     query = select(pages).where(pages.c.job_id == job_id, pages.c.number == number)
     with db.read() as conn:
         row = conn.execute(query).first()
-    if row is None:
-        return None
+    return _page_record(row) if row is not None else None
+
+
+def list_pages(db: Database, *, job_id: str) -> list[PageRecord]:
+    """The job's page index, in page order."""
+    query = select(pages).where(pages.c.job_id == job_id).order_by(pages.c.number)
+    with db.read() as conn:
+        rows = conn.execute(query).all()
+    return [_page_record(r) for r in rows]
+
+
+def _page_record(row: Row[Any]) -> PageRecord:
     m = row._mapping
     return PageRecord(
         number=m["number"],
@@ -306,11 +332,17 @@ _CLAIM_SET: dict[str, Any] = {
     "lease_expires_at": bindparam("expires"),
     "started_at": func.coalesce(jobs.c.started_at, bindparam("now")),
     "pages_done": 0,
+    "chunks_total": None,
+    "chunks_done": 0,
+    "run_after": None,
     "updated_at": bindparam("now"),
 }
 _NEXT_QUEUED = (
     select(jobs.c.id)
-    .where(jobs.c.status == QUEUED)
+    .where(
+        jobs.c.status == QUEUED,
+        (jobs.c.run_after.is_(None)) | (jobs.c.run_after <= bindparam("now")),
+    )
     .order_by(jobs.c.priority.desc(), jobs.c.id)
     .limit(1)
 )
@@ -330,19 +362,30 @@ _CLAIM_NEXT = {
 }
 _CLAIM_BY_ID = (
     update(jobs)
-    .where(jobs.c.id == bindparam("job_id"), jobs.c.status == QUEUED)
+    .where(
+        jobs.c.id == bindparam("job_id"),
+        jobs.c.status == QUEUED,
+        (jobs.c.run_after.is_(None)) | (jobs.c.run_after <= bindparam("now")),
+    )
     .values(_CLAIM_SET)
     .returning(jobs)
 )
 _DELETE_PAGES = delete(pages).where(pages.c.job_id == bindparam("job_id"))
+_DELETE_CHUNKS = delete(chunks).where(chunks.c.job_id == bindparam("job_id"))
+
+
+def _forget_work(conn: Connection, job_id: str) -> None:
+    """Drop the page index and chunks an earlier attempt left behind."""
+    conn.execute(_DELETE_PAGES, {"job_id": job_id})
+    conn.execute(_DELETE_CHUNKS, {"job_id": job_id})
 
 
 def _claimed(conn: Connection, row: Row[Any] | None, now: datetime) -> Claim | None:
     if row is None:
         return None
     record = JobRecord.from_row(row)
-    if record.attempts > 1:  # an earlier attempt may have indexed some pages
-        conn.execute(_DELETE_PAGES, {"job_id": record.id})
+    if record.attempts > 1:  # an earlier attempt may have indexed pages or fanned out
+        _forget_work(conn, record.id)
     insert_events(conn, record.id, [("started", {"attempt": record.attempts})], now)
     return Claim(job_id=record.id, attempt=record.attempts, record=record)
 
@@ -451,7 +494,12 @@ _SUCCEED = (
     update(jobs)
     .where(_THIS_ATTEMPT)
     .values(
-        {**_ENDED_SET, "status": JobStatus.SUCCEEDED.value, "result_attempt": bindparam("attempt")}
+        {
+            **_ENDED_SET,
+            "status": JobStatus.SUCCEEDED.value,
+            "result_attempt": bindparam("attempt"),
+            "result_index": bindparam("index", type_=JSON),
+        }
     )
 )
 _FAIL = (
@@ -486,10 +534,15 @@ def _apply(
                 raise _Lost
             if page_records:
                 conn.execute(_INSERT_PAGES, _page_rows(job_id, page_records, now))
-            insert_events(conn, job_id, events, now)
+            insert_events(conn, job_id, events, now, pages=page_notes(page_records))
     except _Lost:
         return False
     return True
+
+
+def page_notes(page_records: Sequence[PageRecord]) -> list[dict[str, Any]]:
+    """What a live notification says of finished pages."""
+    return [{"number": p.number, "method": p.method} for p in page_records]
 
 
 def record_progress(
@@ -524,6 +577,7 @@ def finish(
     job_id: str,
     attempt: int,
     error: JobError | None = None,
+    result_index: dict[str, tuple[int, int]] | None = None,
     pages_total: int | None = None,
     findings: dict[str, Any] | None = None,
     page_records: Sequence[PageRecord] = (),
@@ -531,7 +585,8 @@ def finish(
     data: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> bool:
-    """End a running attempt: ``succeeded`` (results under this attempt) or ``failed``.
+    """End a running attempt: ``succeeded`` (its result object indexed by ``result_index``)
+    or ``failed``.
 
     ``False`` when the attempt no longer owns the job (canceled, or re-queued after its lease
     expired): its results must then be discarded.
@@ -547,6 +602,7 @@ def finish(
     }
     if error is None:
         statement = _SUCCEED
+        params["index"] = {k: list(v) for k, v in (result_index or {}).items()}
         final: EventDraft = ("succeeded", {"attempt": attempt, **(data or {})})
     else:
         statement = _FAIL
@@ -572,11 +628,13 @@ def requeue(
     max_attempts: int,
     final_code: ErrorCode = ErrorCode.WORKER_LOST,
     count_attempt: bool = True,
+    delay_seconds: float = 0.0,
     now: datetime | None = None,
 ) -> JobStatus | None:
     """Give a running attempt back: re-queue the job, or fail it once attempts are used up.
 
-    ``count_attempt=False`` hands the job back without spending an attempt (graceful shutdown).
+    ``count_attempt=False`` hands the job back without spending an attempt (graceful shutdown);
+    ``delay_seconds`` keeps it from being claimed again before then (back-off).
     Returns the new status, or ``None`` if the attempt did not own the job any more.
     """
     now = now or utcnow()
@@ -598,6 +656,8 @@ def requeue(
         new_status = JobStatus.FAILED
     else:
         values = {**cleared, "status": QUEUED, "pages_done": 0}
+        if delay_seconds > 0:
+            values["run_after"] = now + timedelta(seconds=delay_seconds)
         if not count_attempt:
             values["attempts"] = jobs.c.attempts - 1
         event = ("retried", {"attempt": attempt, "reason": reason})
@@ -608,6 +668,19 @@ def requeue(
             return None
         insert_events(conn, job_id, [event], now)
     return new_status
+
+
+def queued_since(db: Database, *, before: datetime, limit: int) -> list[str]:
+    """Queued jobs waiting since before ``before`` (oldest first): candidates for a lost
+    message when the broker holds fewer messages than the store holds queued jobs."""
+    query = (
+        select(jobs.c.id)
+        .where(jobs.c.status == QUEUED, jobs.c.updated_at < before)
+        .order_by(jobs.c.updated_at)
+        .limit(limit)
+    )
+    with db.read() as conn:
+        return [r.id for r in conn.execute(query)]
 
 
 def expired_leases(db: Database, *, now: datetime | None = None, limit: int = 500) -> list[Claim]:
@@ -695,11 +768,16 @@ def retry(
                 pages_done=0,
                 pages_total=None,
                 result_attempt=None,
+                result_index=None,
+                chunks_total=None,
+                chunks_done=0,
+                run_after=None,
                 updated_at=now,
             )
         )
         if result.rowcount != 1:
             return None
+        _forget_work(conn, job_id)
         insert_events(conn, job_id, [("retried", {"by": "request"})], now)
     return get_job(db, job_id=job_id)
 
@@ -708,7 +786,7 @@ def delete_job(db: Database, *, job_id: str, now: datetime | None = None) -> boo
     """Remove the job and its page index; its events stay as the audit trail."""
     now = now or utcnow()
     with db.write() as conn:
-        conn.execute(delete(pages).where(pages.c.job_id == job_id))
+        _forget_work(conn, job_id)
         result = conn.execute(delete(jobs).where(jobs.c.id == job_id))
         if result.rowcount == 1:
             insert_events(conn, job_id, [("deleted", {})], now)

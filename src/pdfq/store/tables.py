@@ -86,9 +86,16 @@ jobs = Table(
     Column("error_message", Text, nullable=True),
     Column("lease_owner", String(128), nullable=True),
     Column("lease_expires_at", UTCDateTime, nullable=True),
-    # Which attempt's result files are published (results are written under an attempt prefix).
+    # Which attempt's result files are published (results are written under an attempt prefix),
+    # and where each part (json, markdown, …) lies in its result object: {part: [offset, length]}.
     Column("result_attempt", Integer, nullable=True),
+    Column("result_index", JSON, nullable=True),
     Column("findings", JSON, nullable=True),
+    # Not claimable before this (back-off after a transient failure).
+    Column("run_after", UTCDateTime, nullable=True),
+    # Fan-out: a large document is split into page-range chunks run in parallel.
+    Column("chunks_total", Integer, nullable=True),
+    Column("chunks_done", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
@@ -119,6 +126,23 @@ pages = Table(
     Column("length", Integer, nullable=False),
     Column("done_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("job_id", "number"),
+)
+
+chunks = Table(
+    "chunks",
+    metadata,
+    Column("job_id", String(36), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("first_page", Integer, nullable=False),
+    Column("last_page", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("job_id", "number"),
+    Index(None, "status", "job_id", "number"),
+    Index(None, "status", "lease_expires_at"),
 )
 
 # Events outlive their job on purpose: they are the audit trail (retention removes them).

@@ -1,9 +1,11 @@
 """The worker process of the local pool: claims queued jobs from the store and runs them.
 
-Messages from the dispatcher: ``("work",)`` — claim and run jobs until none is queued;
+Messages from the dispatcher: ``("work",)`` — claim and run work until none is queued;
 ``("cancel", job_id)``; ``("stop",)`` — exit after the current job. Messages back:
-``("started", job_id, attempt)`` before each job, ``("notify", kind, data)`` for live
-progress, ``("done", job_id, status)`` after it, and ``("idle",)`` when the queue is empty.
+``("started", job_id, attempt, chunk)`` before each job or chunk, ``("notify", kind, data)``
+for live progress, ``("wake",)`` when this worker queued work for the others (a fanned-out
+document's chunks), ``("done", job_id, status)`` after it, and ``("idle",)`` when the queue
+is empty. Chunks of documents already started are claimed before new jobs.
 
 Claiming here rather than in the dispatcher keeps that work off the API process. A reader
 thread owns the pipe so a cancel reaches the running job at once; the job stops at its next
@@ -26,9 +28,10 @@ import structlog
 from pdfq.config import Settings
 from pdfq.errors import PdfqError
 from pdfq.logs import configure_logging
+from pdfq.store import chunks as chunk_repo
 from pdfq.store import jobs as repo
 from pdfq.worker.context import JobControl, WorkerContext, build_worker_context
-from pdfq.worker.pipeline import process_job
+from pdfq.worker.pipeline import Outcome, process_job
 
 log = structlog.get_logger(__name__)
 
@@ -73,21 +76,25 @@ def _work(ctx: WorkerContext, channel: _Channel) -> None:
         channel.send(("notify", kind, data))
 
     while not channel.stopping.is_set():
+        lease = ctx.settings.lease_seconds
         try:
-            claim = repo.claim_next(
-                ctx.db, owner=ctx.owner, lease_seconds=ctx.settings.lease_seconds
-            )
+            claim = chunk_repo.claim_next_chunk(
+                ctx.db, owner=ctx.owner, lease_seconds=lease
+            ) or repo.claim_next(ctx.db, owner=ctx.owner, lease_seconds=lease)
         except PdfqError as exc:
             log.warning("cannot claim jobs", error=exc.message)
             time.sleep(1)
             break
         if claim is None:
             break
-        channel.send(("started", claim.job_id, claim.attempt))
+        channel.send(("started", claim.job_id, claim.attempt, claim.chunk))
         control = ctx.control_for(claim)
         channel.running[claim.job_id] = control
         try:
             outcome = process_job(ctx, claim, control=control, notify=notify)
+        except PdfqError as exc:  # the store is down: the lease runs out, the sweeper recovers
+            log.warning("could not record a job's outcome", job_id=claim.job_id, error=exc.message)
+            outcome = Outcome(claim.job_id, None)
         finally:
             channel.running.pop(claim.job_id, None)
         channel.send(("done", claim.job_id, outcome.status.value if outcome.status else None))
@@ -100,10 +107,11 @@ def child_main(conn: Connection, settings: Settings) -> None:
     # Tesseract's OpenMP threads thrash when several processes each start one per core.
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     # Parsing is batch work: the API sharing this host must win the CPU when it needs it.
-    os.nice(settings.worker_nice)
+    os.setpriority(os.PRIO_PROCESS, 0, settings.worker_nice)
     configure_logging(settings)
     ctx = build_worker_context(settings)
     channel = _Channel(conn)
+    ctx.enqueue = lambda job_id, chunk, delay: channel.send(("wake",))
     while channel.inbox.get() == "work":
         _work(ctx, channel)
     ctx.db.dispose()

@@ -9,10 +9,11 @@ pipeline checks between pages (cancel, lost lease, time limit).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from pdfq.crypto import SecretBox, load_secret_box
 from pdfq.errors import Canceled, JobTimeout, PdfqError
 from pdfq.extract.document import Limits
 from pdfq.store import Database
+from pdfq.store import chunks as chunk_repo
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import Claim
 
@@ -81,15 +83,26 @@ class LeaseKeeper:
             with self._lock:
                 self._current = None
 
+    @property
+    def current(self) -> JobControl | None:
+        with self._lock:
+            return self._current
+
     def _renew(self, control: JobControl) -> None:
+        claim = control.claim
         try:
-            ok = repo.renew_lease(
-                self._db,
-                job_id=control.claim.job_id,
-                attempt=control.claim.attempt,
-                owner=self._owner,
-                lease_seconds=self._lease,
-            )
+            if claim.chunk is None:
+                ok = repo.renew_lease(
+                    self._db,
+                    job_id=claim.job_id,
+                    attempt=claim.attempt,
+                    owner=self._owner,
+                    lease_seconds=self._lease,
+                )
+            else:
+                ok = chunk_repo.renew_chunk_lease(
+                    self._db, claim=claim, owner=self._owner, lease_seconds=self._lease
+                )
         except PdfqError as exc:  # the store hiccupped: try again at the next tick
             log.warning("lease renewal failed", job_id=control.claim.job_id, error=str(exc))
             return
@@ -105,6 +118,15 @@ class LeaseKeeper:
                 self._renew(control)
 
 
+Enqueue = Callable[[str, int | None, float], None]
+"""Tells the queue that a job (``chunk`` None) or one of its chunks is waiting, after an
+optional delay in seconds. The local pool claims from the store and only needs a wake-up."""
+
+
+def _no_enqueue(job_id: str, chunk: int | None, delay: float) -> None:
+    return None
+
+
 @dataclass
 class WorkerContext:
     settings: Settings
@@ -114,11 +136,68 @@ class WorkerContext:
     limits: Limits
     owner: str
     leases: LeaseKeeper
+    enqueue: Enqueue = _no_enqueue
 
     def control_for(self, claim: Claim) -> JobControl:
         return JobControl(
             claim=claim, deadline=time.monotonic() + self.settings.job_time_limit_seconds
         )
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux), 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class Watchdog:
+    """Enforces the hard time limit and the memory cap from inside a worker process that has
+    no supervisor of its own (a Celery pool process): the job is given back with the reason,
+    then the process kills itself and the pool starts a fresh one."""
+
+    def __init__(self, ctx: WorkerContext, interval: float = 0.25) -> None:
+        self._ctx = ctx
+        self._interval = interval
+        threading.Thread(target=self._run, name="pdfq-watchdog", daemon=True).start()
+
+    def _run(self) -> None:
+        settings = self._ctx.settings
+        cap = settings.worker_max_memory_mb * 1024 * 1024
+        while True:
+            time.sleep(self._interval)
+            control = self._ctx.leases.current
+            if control is None:
+                continue
+            if time.monotonic() > control.deadline + settings.job_time_limit_grace_seconds:
+                limit = settings.job_hard_time_limit_seconds
+                self._give_up(control, f"the job passed its hard time limit ({limit:g} s)", True)
+            elif rss_bytes(os.getpid()) > cap:
+                reason = f"the worker passed its memory cap ({settings.worker_max_memory_mb} MiB)"
+                self._give_up(control, reason, False)
+
+    def _give_up(self, control: JobControl, reason: str, timed_out: bool) -> None:
+        from pdfq.domain import ErrorCode
+        from pdfq.worker.sweeper import give_back
+
+        log.error("killing this worker process", job_id=control.claim.job_id, reason=reason)
+        try:
+            _, requeued = give_back(
+                self._ctx.db,
+                control.claim,
+                reason=reason,
+                max_attempts=self._ctx.settings.max_attempts,
+                final_code=ErrorCode.TIMEOUT if timed_out else ErrorCode.WORKER_LOST,
+            )
+            if requeued:
+                self._ctx.enqueue(control.claim.job_id, control.claim.chunk, 0.0)
+        finally:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def build_worker_context(settings: Settings) -> WorkerContext:

@@ -1,28 +1,45 @@
-"""Runs one job; the only place that orchestrates the work.
+"""Runs one job, or one chunk of a large job; the only place that orchestrates the work.
 
-claim → fetch the input → safety scan → pages (text layer; tables; Markdown) with progress
-→ result files → compare-and-set to ``succeeded`` (or a terminal error). Every exit is a
-terminal state with a stable code, a re-queue, or a no-op because another attempt owns the job.
+A job: claim → fetch the input → safety scan → pages (text layer, tables, Markdown) with
+progress → result files → compare-and-set to ``succeeded`` (or a terminal error). A document
+with more pages than ``PDFQ_FANOUT_PAGES`` is instead split into page-range chunks that any
+worker can run; the worker finishing the last chunk merges the pages and finishes the job.
+Every exit is a terminal state with a stable code, a re-queue, or a no-op because another
+attempt owns the work.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from pdfq import results
-from pdfq.domain import ErrorCode, JobError, JobStatus, PageResult
-from pdfq.errors import Canceled, InputError, InputMissing, ProcessingError, TransientError
+from pdfq.domain import ErrorCode, JobError, JobStatus, Metadata, PageResult
+from pdfq.errors import (
+    Canceled,
+    Encrypted,
+    InputError,
+    InputMissing,
+    PdfqError,
+    ProcessingError,
+    TransientError,
+)
 from pdfq.extract.document import Document, assemble
+from pdfq.store import chunks as chunk_repo
 from pdfq.store import jobs as repo
 from pdfq.store.events import EventDraft
 from pdfq.store.jobs import Claim, JobRecord, PageRecord
 from pdfq.worker.context import JobControl, LeaseLost, WorkerContext
+from pdfq.worker.sweeper import give_back
 
 log = structlog.get_logger(__name__)
 
@@ -30,14 +47,18 @@ Notify = Callable[[str, dict[str, Any]], None]
 """Called with live notifications: ``("pages", {...})`` as pages finish."""
 
 FLUSH_SECONDS = 0.25  # page progress is committed (and announced) at most this often
+DOCUMENT_INFO = "document.json"  # page count and metadata of a fanned-out job, for the merge
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     job_id: str
     status: JobStatus | None
-    """The status this attempt left the job in; ``None`` if it did not own the job."""
+    """The status this attempt left the job in; ``None`` if it did not own the work."""
     error: JobError | None = None
+
+
+Commit = Callable[[Sequence[PageRecord], Sequence[EventDraft]], bool]
 
 
 @dataclass
@@ -46,10 +67,10 @@ class _Progress:
     transaction and sends one live notification a few times a second, not once per page."""
 
     ctx: WorkerContext
-    claim: Claim
+    job_id: str
+    results_attempt: int  # the job attempt whose folder holds the pages
+    commit: Commit
     notify: Notify | None = None
-    pages_total: int | None = None
-    findings: dict[str, Any] | None = None
     pages: list[PageRecord] = field(default_factory=list)
     events: list[EventDraft] = field(default_factory=list)
     unannounced: list[dict[str, Any]] = field(default_factory=list)
@@ -63,7 +84,7 @@ class _Progress:
         self.pages.append(
             PageRecord(
                 number=page.number,
-                attempt=self.claim.attempt,
+                attempt=self.results_attempt,
                 method=page.method,
                 chars=len(page.text),
                 tables=len(page.tables),
@@ -77,113 +98,333 @@ class _Progress:
         self.batch += data
         self.unannounced.append({"number": page.number, "method": page.method})
         self.done += 1
+        if page.warnings:
+            self.events.append(("page_unreadable", {"page": page.number, "why": page.warnings}))
         if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self.flush()
 
     def write_batch(self) -> None:
         """Store the pages done since the last batch (before their rows are committed)."""
         if self.pages:
-            key = results.page_batch_key(self.claim.job_id, self.claim.attempt, self.pages[0].batch)
+            key = results.result_key(self.job_id, self.results_attempt, self.pages[0].batch)
             self.ctx.blobs.put(key, bytes(self.batch))
         self.batch = bytearray()
+
+    def take(self) -> tuple[list[PageRecord], list[EventDraft]]:
+        """Write the pending batch; return its page rows and events for a final commit."""
+        self.write_batch()
+        taken = self.pages, self.events
+        self.pages, self.events = [], []
+        return taken
+
+    def take_for_result(self) -> tuple[list[PageRecord], list[EventDraft], bytes]:
+        """The pending pages for the start of the result object (instead of a batch of their
+        own), with their rows pointing there, and the pending events."""
+        records = [dataclasses.replace(p, batch=results.RESULT) for p in self.pages]
+        taken = records, self.events, bytes(self.batch)
+        self.pages, self.events, self.batch = [], [], bytearray()
+        return taken
+
+    def flush(self) -> None:
+        page_records, events = self.take()
+        if not self.commit(page_records, events):
+            raise LeaseLost
+        self.last_flush = time.monotonic()
+        self.announce()
 
     def announce(self) -> None:
         """Tell live listeners which pages finished since the last announcement."""
         if self.notify is not None and self.unannounced:
-            self.notify(
-                "pages",
-                {
-                    "job_id": self.claim.job_id,
-                    "pages": self.unannounced,
-                    "pages_done": self.done,
-                    "pages_total": self.pages_total,
-                },
-            )
+            self.notify("pages", {"job_id": self.job_id, "pages": self.unannounced})
         self.unannounced = []
 
-    def flush(self) -> None:
-        self.write_batch()
-        ok = repo.record_progress(
-            self.ctx.db,
-            job_id=self.claim.job_id,
-            attempt=self.claim.attempt,
-            pages_total=self.pages_total,
-            findings=self.findings,
-            page_records=self.pages,
-            events=self.events,
-        )
-        if not ok:
-            raise LeaseLost
-        self.pages, self.events, self.findings = [], [], None
-        self.last_flush = time.monotonic()
-        self.announce()
 
-
-def _extract(
-    ctx: WorkerContext,
-    record: JobRecord,
-    control: JobControl,
-    progress: _Progress,
-) -> int:
-    """Extract every selected page and write the result files; returns the page count."""
-    claim = control.claim
-    password = ctx.secrets.decrypt(record.secret) if record.secret else None
-    started = time.monotonic()
-    with contextlib.ExitStack() as stack:
-        try:
-            path = stack.enter_context(ctx.blobs.local_file(results.input_key(record.id)))
-        except FileNotFoundError as exc:
-            raise InputMissing from exc
-        doc = stack.enter_context(
-            Document(path, options=record.options, password=password, limits=ctx.limits)
-        )
-        progress.pages_total = len(doc.page_numbers)
-        progress.findings = doc.findings
-        progress.events.append(("scanned", {"findings": doc.findings, "pages": doc.page_count}))
-        pages: list[PageResult] = []
-        for number in doc.page_numbers:
-            control.check()
-            page = doc.extract_page(number)
-            pages.append(page)
-            if page.warnings:
-                progress.events.append(("page_unreadable", {"page": number, "why": page.warnings}))
-            progress.page_done(page)
-        control.check()
-        doc.check_readable(pages)
-        document = assemble(
-            job_id=record.id,
-            filename=record.filename,
-            page_count=doc.page_count,
-            metadata=doc.metadata,
-            pages=pages,
-        )
-    progress.write_batch()
-    results.write_results(ctx.blobs, job_id=record.id, attempt=claim.attempt, result=document)
-    seconds = round(time.monotonic() - started, 3)
-    progress.events.append(("extracted", {"pages": len(pages), "seconds": seconds}))
-    return len(pages)
-
-
-def _discard(ctx: WorkerContext, claim: Claim) -> None:
+@contextlib.contextmanager
+def _input_file(ctx: WorkerContext, job_id: str) -> Iterator[Path]:
     try:
-        ctx.blobs.delete_prefix(results.attempt_prefix(claim.job_id, claim.attempt))
+        with ctx.blobs.local_file(results.input_key(job_id)) as path:
+            yield path
+    except FileNotFoundError as exc:
+        raise InputMissing from exc
+
+
+def _open(ctx: WorkerContext, record: JobRecord, path: Path, *, scan: bool = True) -> Document:
+    password = ctx.secrets.decrypt(record.secret) if record.secret else None
+    if record.secret and password is None:
+        raise Encrypted(
+            "the job's password cannot be decrypted here: every API and worker host must "
+            "share the same PDFQ_SECRET_KEY"
+        )
+    return Document(path, options=record.options, password=password, limits=ctx.limits, scan=scan)
+
+
+def _extract_pages(
+    doc: Document, numbers: Sequence[int], control: JobControl, progress: _Progress
+) -> list[PageResult]:
+    extracted = []
+    for number in numbers:
+        control.check()
+        page = doc.extract_page(number)
+        extracted.append(page)
+        progress.page_done(page)
+    control.check()
+    doc.check_readable(extracted)
+    return extracted
+
+
+def _split(numbers: Sequence[int], size: int) -> list[tuple[int, int]]:
+    """Consecutive runs of ``size`` selected pages, as (first page, last page)."""
+    return [
+        (numbers[i], numbers[min(i + size, len(numbers)) - 1]) for i in range(0, len(numbers), size)
+    ]
+
+
+def _discard(ctx: WorkerContext, job_id: str, attempt: int) -> None:
+    try:
+        ctx.blobs.delete_prefix(results.attempt_prefix(job_id, attempt))
     except Exception as exc:  # leftovers are harmless: nothing points at them
         log.warning("could not remove discarded results", error=str(exc))
 
 
-def _fail(ctx: WorkerContext, claim: Claim, error: JobError, progress: _Progress) -> Outcome:
+def _fail_job(
+    ctx: WorkerContext, record: JobRecord, error: JobError, events: Sequence[EventDraft] = ()
+) -> Outcome:
+    ok = repo.finish(ctx.db, job_id=record.id, attempt=record.attempts, error=error, events=events)
+    _discard(ctx, record.id, record.attempts)
+    return Outcome(record.id, JobStatus.FAILED if ok else None, error)
+
+
+def _error_of(exc: Exception) -> JobError:
+    if isinstance(exc, PdfqError):
+        return JobError(code=exc.code, message=exc.message)
+    log.exception("job crashed")
+    return JobError(
+        code=ErrorCode.INTERNAL, message=f"unexpected error: {type(exc).__name__}: {exc}"[:500]
+    )
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Delay before retrying after a transient failure: exponential, capped, with jitter."""
+    return min(60.0, 2.0**attempt) * (0.5 + random.random() / 2)
+
+
+# --- a whole job ----------------------------------------------------------------------------
+
+
+def _run_whole(
+    ctx: WorkerContext, record: JobRecord, control: JobControl, notify: Notify | None
+) -> Outcome:
+    claim = control.claim
+
+    def commit(page_records: Sequence[PageRecord], events: Sequence[EventDraft]) -> bool:
+        return repo.record_progress(
+            ctx.db,
+            job_id=claim.job_id,
+            attempt=claim.attempt,
+            pages_total=state["pages_total"],
+            findings=state.pop("findings", None),
+            page_records=page_records,
+            events=events,
+        )
+
+    state: dict[str, Any] = {"pages_total": None}
+    progress = _Progress(ctx, claim.job_id, claim.attempt, commit, notify)
+    started = time.monotonic()
+    try:
+        with _input_file(ctx, record.id) as path, _open(ctx, record, path) as doc:
+            state["pages_total"] = len(doc.page_numbers)
+            state["findings"] = doc.findings
+            progress.events.append(("scanned", {"findings": doc.findings, "pages": doc.page_count}))
+            if ctx.settings.fanout_pages and len(doc.page_numbers) > ctx.settings.fanout_pages:
+                return _fan_out(ctx, record, doc, progress, state)
+            pages = _extract_pages(doc, doc.page_numbers, control, progress)
+            document = assemble(
+                job_id=record.id,
+                filename=record.filename,
+                page_count=doc.page_count,
+                metadata=doc.metadata,
+                pages=pages,
+            )
+        page_records, events, tail = progress.take_for_result()
+        index = results.write_result(
+            ctx.blobs, job_id=record.id, attempt=claim.attempt, result=document, pages=tail
+        )
+        seconds = round(time.monotonic() - started, 3)
+        events.append(("extracted", {"pages": len(pages), "seconds": seconds}))
+        ok = repo.finish(
+            ctx.db,
+            job_id=claim.job_id,
+            attempt=claim.attempt,
+            result_index=index,
+            pages_total=state["pages_total"],
+            findings=state.get("findings"),
+            page_records=page_records,
+            events=events,
+            data={"pages": len(pages)},
+        )
+    except Canceled:
+        _discard(ctx, claim.job_id, claim.attempt)
+        return Outcome(claim.job_id, JobStatus.CANCELED)
+    except LeaseLost:
+        _discard(ctx, claim.job_id, claim.attempt)
+        return Outcome(claim.job_id, None)
+    except TransientError as exc:
+        log.warning("job hit a transient error", code=exc.code.value, reason=exc.message)
+        _discard(ctx, claim.job_id, claim.attempt)
+        return retry_later(ctx, claim, exc.message, exc.code)
+    except Exception as exc:  # input errors, time-outs, and anything a document can cause
+        error = _error_of(exc)
+        if isinstance(exc, InputError | ProcessingError):
+            log.info("job failed", code=error.code.value, reason=error.message)
+        page_records, events = progress.pages, progress.events
+        ok = repo.finish(
+            ctx.db,
+            job_id=claim.job_id,
+            attempt=claim.attempt,
+            error=error,
+            pages_total=state["pages_total"],
+            findings=state.get("findings"),
+            page_records=page_records,
+            events=events,
+        )
+        _discard(ctx, claim.job_id, claim.attempt)
+        return Outcome(claim.job_id, JobStatus.FAILED if ok else None, error)
+    if not ok:
+        _discard(ctx, claim.job_id, claim.attempt)
+        return Outcome(claim.job_id, None)
+    progress.announce()
+    log.info("job succeeded", pages=len(pages))
+    return Outcome(claim.job_id, JobStatus.SUCCEEDED)
+
+
+def _fan_out(
+    ctx: WorkerContext,
+    record: JobRecord,
+    doc: Document,
+    progress: _Progress,
+    state: dict[str, Any],
+) -> Outcome:
+    ranges = _split(doc.page_numbers, ctx.settings.fanout_chunk_pages)
+    info = {"page_count": doc.page_count, "metadata": doc.metadata.model_dump(mode="json")}
+    key = results.result_key(record.id, record.attempts, DOCUMENT_INFO)
+    ctx.blobs.put(key, json.dumps(info).encode())
+    if not chunk_repo.fan_out(
+        ctx.db,
+        job_id=record.id,
+        attempt=record.attempts,
+        ranges=ranges,
+        pages_total=state["pages_total"],
+        findings=state.get("findings"),
+        events=progress.events,
+    ):
+        raise LeaseLost
+    for number in range(len(ranges)):
+        ctx.enqueue(record.id, number, 0.0)
+    log.info("job fanned out", chunks=len(ranges), pages=state["pages_total"])
+    return Outcome(record.id, JobStatus.RUNNING)
+
+
+# --- one chunk of a fanned-out job ----------------------------------------------------------
+
+
+def _run_chunk(
+    ctx: WorkerContext, record: JobRecord, control: JobControl, notify: Notify | None
+) -> Outcome:
+    claim = control.claim
+    assert claim.pages is not None
+    first, last = claim.pages
+
+    def commit(page_records: Sequence[PageRecord], events: Sequence[EventDraft]) -> bool:
+        return chunk_repo.record_chunk_progress(
+            ctx.db, claim=claim, page_records=page_records, events=events
+        )
+
+    progress = _Progress(ctx, claim.job_id, record.attempts, commit, notify)
+    try:
+        with _input_file(ctx, record.id) as path, _open(ctx, record, path, scan=False) as doc:
+            numbers = [n for n in doc.page_numbers if first <= n <= last]
+            _extract_pages(doc, numbers, control, progress)
+        page_records, events = progress.take()
+        last_chunk = chunk_repo.finish_chunk(
+            ctx.db, claim=claim, page_records=page_records, events=events
+        )
+    except Canceled:
+        return Outcome(claim.job_id, JobStatus.CANCELED)
+    except LeaseLost:
+        return Outcome(claim.job_id, None)
+    except TransientError as exc:
+        log.warning("chunk hit a transient error", chunk=claim.chunk, reason=exc.message)
+        return retry_later(ctx, claim, exc.message, exc.code)
+    except Exception as exc:
+        return _fail_job(ctx, record, _error_of(exc), progress.events)
+    if last_chunk is None:
+        return Outcome(claim.job_id, None)
+    progress.announce()
+    if not last_chunk:
+        return Outcome(claim.job_id, JobStatus.RUNNING)
+    try:
+        return _merge(ctx, record)
+    except TransientError as exc:
+        # The whole job goes back: its new attempt starts over (its files are per attempt).
+        whole = Claim(job_id=record.id, attempt=record.attempts, record=record)
+        return retry_later(ctx, whole, f"merging failed: {exc.message}", exc.code)
+    except Exception as exc:
+        return _fail_job(ctx, record, _error_of(exc))
+
+
+def retry_later(ctx: WorkerContext, claim: Claim, reason: str, final_code: ErrorCode) -> Outcome:
+    """After a transient failure: re-queue the job or chunk with a back-off, or fail the job
+    once its attempts are used up."""
+    delay = backoff_seconds(claim.attempt)
+    status, requeued = give_back(
+        ctx.db,
+        claim,
+        reason=reason,
+        max_attempts=ctx.settings.max_attempts,
+        final_code=final_code,
+        delay_seconds=delay,
+    )
+    if requeued:
+        ctx.enqueue(claim.job_id, claim.chunk, delay)
+    elif status == JobStatus.FAILED and claim.record is not None:
+        _discard(ctx, claim.job_id, claim.record.attempts)
+    return Outcome(claim.job_id, status)
+
+
+def _merge(ctx: WorkerContext, record: JobRecord) -> Outcome:
+    """Assemble a fanned-out job from its stored pages and finish it."""
+    attempt = record.attempts
+    info = json.loads(ctx.blobs.get(results.result_key(record.id, attempt, DOCUMENT_INFO)))
+    stored = repo.list_pages(ctx.db, job_id=record.id)
+    pages: list[PageResult] = []
+    for batch in dict.fromkeys(p.batch for p in stored):  # each batch file read once
+        data = ctx.blobs.get(results.result_key(record.id, attempt, batch))
+        pages += [PageResult.model_validate_json(line) for line in data.splitlines() if line]
+    wanted = {p.number for p in stored}
+    pages = [p for p in pages if p.number in wanted]
+    document = assemble(
+        job_id=record.id,
+        filename=record.filename,
+        page_count=info["page_count"],
+        metadata=Metadata.model_validate(info["metadata"]),
+        pages=pages,
+    )
+    index = results.write_result(ctx.blobs, job_id=record.id, attempt=attempt, result=document)
     ok = repo.finish(
         ctx.db,
-        job_id=claim.job_id,
-        attempt=claim.attempt,
-        error=error,
-        pages_total=progress.pages_total,
-        findings=progress.findings,
-        page_records=progress.pages,
-        events=progress.events,
+        job_id=record.id,
+        attempt=attempt,
+        result_index=index,
+        events=[("merged", {"pages": len(pages), "chunks": record.chunks_total})],
+        data={"pages": len(pages)},
     )
-    _discard(ctx, claim)
-    return Outcome(claim.job_id, JobStatus.FAILED if ok else None, error)
+    if not ok:
+        return Outcome(record.id, None)
+    log.info("job succeeded", pages=len(pages), chunks=record.chunks_total)
+    return Outcome(record.id, JobStatus.SUCCEEDED)
+
+
+# --- entry points ---------------------------------------------------------------------------
 
 
 def process_job(
@@ -193,65 +434,47 @@ def process_job(
     control: JobControl | None = None,
     notify: Notify | None = None,
 ) -> Outcome:
-    """Run a claimed attempt to its end. Never raises for anything a document can cause."""
+    """Run a claimed attempt (of a job or of a chunk) to its end.
+
+    Never raises for anything a document can cause; raises a
+    :class:`~pdfq.errors.TransientError` only when the store itself cannot record the outcome
+    (the lease then runs out and the sweeper gives the work back).
+    """
     control = control or ctx.control_for(claim)
     record = claim.record or repo.get_job(ctx.db, job_id=claim.job_id)
-    if record is None or record.status != JobStatus.RUNNING or record.attempts != claim.attempt:
+    if record is None or record.status != JobStatus.RUNNING:
+        return Outcome(claim.job_id, None)
+    if claim.chunk is None and record.attempts != claim.attempt:
         return Outcome(claim.job_id, None)
     bound = structlog.contextvars.bound_contextvars(
-        job_id=claim.job_id, tenant=record.tenant, attempt=claim.attempt
+        job_id=claim.job_id, tenant=record.tenant, attempt=record.attempts, chunk=claim.chunk
     )
     with bound, ctx.leases.hold(control):
-        progress = _Progress(ctx, claim, notify)
-        try:
-            page_count = _extract(ctx, record, control, progress)
-            ok = repo.finish(
-                ctx.db,
-                job_id=claim.job_id,
-                attempt=claim.attempt,
-                pages_total=progress.pages_total,
-                findings=progress.findings,
-                page_records=progress.pages,
-                events=progress.events,
-                data={"pages": page_count},
-            )
-            if not ok:
-                _discard(ctx, claim)
-                return Outcome(claim.job_id, None)
-            progress.announce()
-            log.info("job succeeded", pages=page_count)
-            return Outcome(claim.job_id, JobStatus.SUCCEEDED)
-        except Canceled:
-            _discard(ctx, claim)
-            return Outcome(claim.job_id, JobStatus.CANCELED)
-        except LeaseLost:
-            _discard(ctx, claim)
-            return Outcome(claim.job_id, None)
-        except (InputError, ProcessingError) as exc:
-            log.info("job failed", code=exc.code.value, reason=exc.message)
-            return _fail(ctx, claim, JobError(code=exc.code, message=exc.message), progress)
-        except TransientError as exc:
-            log.warning("job hit a transient error", code=exc.code.value, reason=exc.message)
-            _discard(ctx, claim)
-            status = repo.requeue(
-                ctx.db,
-                job_id=claim.job_id,
-                attempt=claim.attempt,
-                reason=exc.message,
-                max_attempts=ctx.settings.max_attempts,
-                final_code=exc.code,
-            )
-            return Outcome(claim.job_id, status)
-        except Exception as exc:
-            log.exception("job crashed")
-            message = f"unexpected error: {type(exc).__name__}: {exc}"[:500]
-            return _fail(ctx, claim, JobError(code=ErrorCode.INTERNAL, message=message), progress)
+        if claim.chunk is not None:
+            return _run_chunk(ctx, record, control, notify)
+        return _run_whole(ctx, record, control, notify)
 
 
 def run_job(ctx: WorkerContext, job_id: str, *, notify: Notify | None = None) -> Outcome:
     """Claim a queued job by id and run it; a no-op if someone else has it or it has ended."""
     claim = repo.claim(
         ctx.db, job_id=job_id, owner=ctx.owner, lease_seconds=ctx.settings.lease_seconds
+    )
+    if claim is None:
+        return Outcome(job_id, None)
+    return process_job(ctx, claim, notify=notify)
+
+
+def run_chunk(
+    ctx: WorkerContext, job_id: str, number: int, *, notify: Notify | None = None
+) -> Outcome:
+    """Claim a queued chunk by its job and number and run it; a no-op otherwise."""
+    claim = chunk_repo.claim_chunk(
+        ctx.db,
+        job_id=job_id,
+        number=number,
+        owner=ctx.owner,
+        lease_seconds=ctx.settings.lease_seconds,
     )
     if claim is None:
         return Outcome(job_id, None)

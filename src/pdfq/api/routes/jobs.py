@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from pdfq import results
 from pdfq.api.deps import PrincipalDep, ServicesDep
+from pdfq.api.events import may_have_ended
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
 from pdfq.api.upload import receive_upload
@@ -191,26 +192,21 @@ async def get_job(
         ),
     ] = 0,
 ) -> Response:
-    record = await load_job(services, job_id, principal.tenant)
-    if wait and not record.status.is_terminal:
-        record = await _wait_for_end(services, record, wait)
-    return job_response(record.to_job())
-
-
-async def _wait_for_end(services: Services, record: JobRecord, seconds: float) -> JobRecord:
-    deadline = time.monotonic() + seconds
-    async with services.events.subscribe(record.id) as subscription:
-        # Re-read after subscribing, so an end between the first read and now is not missed.
-        record = await load_job(services, record.id, record.tenant)
+    if not wait:
+        return job_response((await load_job(services, job_id, principal.tenant)).to_job())
+    deadline = time.monotonic() + wait
+    # Subscribe before reading, so an end between the read and the wait is not missed.
+    async with services.events.subscribe(job_id) as subscription:
+        record = await load_job(services, job_id, principal.tenant)
         while not record.status.is_terminal:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             # A lost notification (another API process, a restart) costs at most a second.
             note = await subscription.get(min(remaining, 1.0))
-            if note is None or note[0] == "job":
+            if note is None or may_have_ended(note):
                 record = await load_job(services, record.id, record.tenant)
-    return record
+    return job_response(record.to_job())
 
 
 @router.post(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from pdfq import results
@@ -44,24 +44,39 @@ def _unfinished(record: JobRecord) -> Response | None:
     return None
 
 
-def _send_blob(
-    services: Services, key: str, media_type: str, filename: str | None = None
+SMALL_PART = 1024 * 1024  # smaller parts are read in one go, larger ones streamed
+
+
+def _send_part(
+    services: Services,
+    record: JobRecord,
+    part: str,
+    *,
+    filename: str | None = None,
+    empty: bytes | None = None,
 ) -> Response:
-    disposition = (
-        {"Content-Disposition": f'attachment; filename="{filename}"'} if filename else None
-    )
-    path = services.blobs.local_path(key)
-    if path is not None:
-        if not path.exists():
-            raise StorageError("the result file is missing from blob storage")
-        return FileResponse(path, media_type=media_type, headers=disposition)
-    if not services.blobs.exists(key):
-        raise StorageError("the result file is missing from blob storage")
-    return StreamingResponse(
-        iterate_in_threadpool(services.blobs.iter_chunks(key)),
-        media_type=media_type,
-        headers=disposition,
-    )
+    """One part of the job's result object (one range read, streamed when large)."""
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if filename else {}
+    media_type = results.MEDIA_TYPES[part]
+    located = (record.result_index or {}).get(part)
+    if located is None:
+        if empty is None:
+            raise StorageError(f"the job's result has no {part} part")
+        return Response(empty, media_type=media_type, headers=headers)
+    assert record.result_attempt is not None
+    offset, length = located
+    key = results.result_key(record.id, record.result_attempt)
+    try:
+        if length <= SMALL_PART:
+            data = services.blobs.get_range(key, offset, length)
+            return Response(data, media_type=media_type, headers=headers)
+        if not services.blobs.exists(key):
+            raise FileNotFoundError(key)
+    except FileNotFoundError as exc:
+        raise StorageError("the result is missing from blob storage") from exc
+    headers["Content-Length"] = str(length)
+    chunks = services.blobs.iter_chunks(key, offset=offset, length=length)
+    return StreamingResponse(iterate_in_threadpool(chunks), media_type=media_type, headers=headers)
 
 
 def _record(services: Services, job_id: str, tenant: str) -> JobRecord:
@@ -100,9 +115,7 @@ def _result(
     record = _record(services, job_id, tenant)
     if (answer := _unfinished(record)) is not None:
         return answer
-    assert record.result_attempt is not None
-    name, media_type = results.RESULT_FILES[result_format]
-    return _send_blob(services, results.result_key(job_id, record.result_attempt, name), media_type)
+    return _send_part(services, record, result_format)
 
 
 @router.get(
@@ -123,7 +136,7 @@ def _page(services: Services, job_id: str, tenant: str, number: int) -> Response
     record = _record(services, job_id, tenant)
     page = repo.get_page(services.db, job_id=job_id, number=number)
     if page is not None and record.status in (JobStatus.RUNNING, JobStatus.SUCCEEDED):
-        key = results.page_batch_key(job_id, page.attempt, page.batch)
+        key = results.result_key(job_id, page.attempt, page.batch)
         try:
             data = services.blobs.get_range(key, page.offset, page.length)
         except FileNotFoundError as exc:
@@ -139,42 +152,23 @@ def _page(services: Services, job_id: str, tenant: str, number: int) -> Response
     return answer
 
 
-def _send_tables(
-    services: Services, job_id: str, tenant: str, name: str, media_type: str, empty: bytes
-) -> Response:
+def _send_tables(services: Services, job_id: str, tenant: str, part: str, empty: bytes) -> Response:
     record = _record(services, job_id, tenant)
     if (answer := _unfinished(record)) is not None:
         return answer
-    assert record.result_attempt is not None
-    key = results.result_key(job_id, record.result_attempt, name)
-    filename = f"{job_id}-{name}"
-    if not services.blobs.exists(key):  # no table was found: the files are not written
-        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-        return Response(empty, media_type=media_type, headers=headers)
-    return _send_blob(services, key, media_type, filename)
+    # A document without tables has no table parts: the empty files are made here.
+    return _send_part(services, record, part, filename=f"{job_id}-{part}", empty=empty)
 
 
 @router.get("/{job_id}/tables.csv", summary="Every table as one CSV", responses=_NOT_DONE)
 async def get_tables_csv(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
     return await blocking(
-        _send_tables,
-        services,
-        job_id,
-        principal.tenant,
-        results.TABLES_CSV,
-        "text/csv; charset=utf-8",
-        results.EMPTY_TABLES_CSV,
+        _send_tables, services, job_id, principal.tenant, "tables.csv", results.EMPTY_TABLES_CSV
     )
 
 
 @router.get("/{job_id}/tables.zip", summary="One CSV per table, zipped", responses=_NOT_DONE)
 async def get_tables_zip(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
     return await blocking(
-        _send_tables,
-        services,
-        job_id,
-        principal.tenant,
-        results.TABLES_ZIP,
-        "application/zip",
-        results.empty_tables_zip(),
+        _send_tables, services, job_id, principal.tenant, "tables.zip", results.empty_tables_zip()
     )

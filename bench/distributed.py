@@ -1,0 +1,204 @@
+"""The distributed shape on this machine: Celery workers, Redis, PostgreSQL (blobs on local
+disk: the test S3 server is no performance reference), against the embedded shape.
+
+1. Small documents: one-page PDFs from 32 concurrent clients, upload → succeeded, on the
+   distributed shape and then the embedded one (same client, same documents); reports submit
+   p50/p99, documents per second and their ratio, and the overhead per job (CPU time of the
+   API and workers per job minus the extraction itself).
+2. Fan-out: a 1,000-page PDF on one worker process, then on two.
+
+    .venv/bin/python -m bench.distributed [--docs 5000] [--pages 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import aiohttp
+import redis
+from sqlalchemy import create_engine, text
+from tests.samples import text_pdf
+
+from bench.harness import (
+    BENCH_DATA,
+    children,
+    median,
+    percentile,
+    run_clients,
+    server,
+    submit,
+    wait_done,
+)
+from bench.small_docs import _cpu_seconds, raw_loop_seconds_per_doc
+
+POSTGRES = os.environ.get("PDFQ_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("PDFQ_BENCH_REDIS", "redis://127.0.0.1:6379/15")
+
+
+@contextlib.contextmanager
+def database() -> Iterator[str]:
+    admin = create_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
+    name = f"pdfq_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def distributed(concurrency: int, **extra: str) -> Iterator[tuple[str, list[int]]]:
+    """`pdfq serve` (Celery queue) and one `pdfq worker`; yields the URL and their pids."""
+    redis.Redis.from_url(REDIS).flushdb()
+    with database() as url:
+        env = {
+            "PDFQ_QUEUE": "celery",
+            "PDFQ_BROKER_URL": REDIS,
+            "PDFQ_DATABASE_URL": url,
+            **extra,
+        }
+        BENCH_DATA.mkdir(exist_ok=True)
+        blobs = BENCH_DATA / f"blobs-{uuid.uuid4().hex[:8]}"
+        env["PDFQ_BLOBS_URL"] = f"file://{blobs}"
+        worker_env = {**os.environ, "PDFQ_LOG_LEVEL": "warning", "PDFQ_LOG_FORMAT": "json", **env}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "pdfq.cli", "worker", f"--concurrency={concurrency}"],
+            env=worker_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            with server(**env) as (api_url, api):
+                deadline = time.monotonic() + 60
+                while len(children(worker.pid)) < concurrency and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                yield api_url, [api.pid, worker.pid]
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+            subprocess.run(["rm", "-rf", str(blobs)], check=False)
+
+
+def _tree_cpu(pid: int) -> float:
+    total = _cpu_seconds(pid, reaped_children=True)
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            total += _cpu_seconds(child, reaped_children=True)
+    return total
+
+
+async def small_docs(url: str, data: bytes, docs: int, clients: int) -> tuple[float, list[float]]:
+    submits: list[float] = []
+
+    async def one(session: aiohttp.ClientSession, i: int) -> None:
+        started = time.perf_counter()
+        job = await submit(session, data, f"{i}.pdf")
+        submits.append(time.perf_counter() - started)
+        if (await wait_done(session, job["id"]))["status"] != "succeeded":
+            raise RuntimeError(f"job {job['id']} failed")
+
+    started = time.perf_counter()
+    await run_clients(docs, clients, one, url)
+    return docs / (time.perf_counter() - started), submits
+
+
+def latency(url: str, data: bytes, docs: int = 200) -> float:
+    """Median upload-to-succeeded time of one client submitting one document at a time."""
+    times: list[float] = []
+
+    async def one(session: aiohttp.ClientSession, i: int) -> None:
+        started = time.perf_counter()
+        await wait_done(session, (await submit(session, data, f"{i}.pdf"))["id"])
+        times.append(time.perf_counter() - started)
+
+    asyncio.run(run_clients(docs, 1, one, url))
+    return median(times)
+
+
+def measure(
+    url: str, pids: list[int], data: bytes, docs: int, clients: int
+) -> tuple[float, list[float], float]:
+    asyncio.run(small_docs(url, data, 100, clients))  # warm up
+    before = sum(_tree_cpu(p) for p in pids)
+    rate, submits = asyncio.run(small_docs(url, data, docs, clients))
+    cpu_ms = (sum(_tree_cpu(p) for p in pids) - before) / docs * 1000
+    return rate, submits, cpu_ms
+
+
+async def one_document(url: str, data: bytes) -> float:
+    timeout = aiohttp.ClientTimeout(total=1800)
+    async with aiohttp.ClientSession(url, timeout=timeout) as session:
+        started = time.perf_counter()
+        job = await wait_done(session, (await submit(session, data))["id"])
+        if job["status"] != "succeeded":
+            raise RuntimeError(job)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--docs", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--skip-small", action="store_true")
+    args = parser.parse_args()
+    cores = len(os.sched_getaffinity(0))
+
+    if not args.skip_small:
+        data = text_pdf(pages=1, words_per_page=200)
+        raw_ms = raw_loop_seconds_per_doc(data) * 1000
+        with distributed(cores) as (url, pids):
+            d_rate, d_submits, d_cpu = measure(url, pids, data, args.docs, args.clients)
+            d_latency = latency(url, data)
+        with server(PDFQ_WORKERS=str(cores)) as (url, api):
+            e_rate, e_submits, e_cpu = measure(url, [api.pid], data, args.docs, args.clients)
+            e_latency = latency(url, data)
+        print(
+            f"one client, one document at a time: upload-to-succeeded median "
+            f"distributed {d_latency * 1000:.1f} ms, embedded {e_latency * 1000:.1f} ms; "
+            f"extraction alone {raw_ms:.1f} ms: per-job overhead distributed "
+            f"{d_latency * 1000 - raw_ms:.1f} ms, embedded {e_latency * 1000 - raw_ms:.1f} ms"
+        )
+        for label, rate, submits, cpu in (
+            ("distributed", d_rate, d_submits, d_cpu),
+            ("embedded", e_rate, e_submits, e_cpu),
+        ):
+            print(
+                f"{label}: {rate:.1f} docs/s, submit p50 {percentile(submits, 50) * 1000:.1f} ms "
+                f"p99 {percentile(submits, 99) * 1000:.1f} ms, CPU per job {cpu:.1f} ms "
+                f"(overhead beyond extraction {cpu - raw_ms:.1f} ms)"
+            )
+        print(
+            f"distributed / embedded docs/s: {d_rate / e_rate:.2f}; extra CPU per job in the "
+            f"distributed shape: {d_cpu - e_cpu:.1f} ms ({args.docs} docs, {args.clients} clients)"
+        )
+
+    document = text_pdf(pages=args.pages)
+    times = {}
+    for workers in (1, 2):
+        with distributed(workers, PDFQ_FANOUT_PAGES="100", PDFQ_FANOUT_CHUNK_PAGES="50") as (
+            url,
+            _,
+        ):
+            times[workers] = median([asyncio.run(one_document(url, document)) for _ in range(3)])
+        print(
+            f"{args.pages}-page document with {workers} worker process(es): {times[workers]:.1f} s"
+        )
+    print(f"fan-out: two workers take {times[2] / times[1]:.2f} of one worker's time")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""The Celery queue kind (``PDFQ_QUEUE=celery``): the Celery app and tasks run by ``pdfq
+worker``, and the API side that sends job ids to the broker (Redis or RabbitMQ).
+
+Messages carry a job id (and a chunk number), nothing else: the store is the truth.
+Reliability: ``acks_late`` (a message is acknowledged only after its task ran), prefetch 1,
+``reject_on_worker_lost`` (a message whose worker died returns to the broker); the attempt cap
+lives in the store (claims count attempts; the sweeper fails work whose attempts are used up),
+so a PDF that kills its worker cannot loop forever. A redelivered or duplicated message finds
+its job already claimed and does nothing.
+
+Queues: ``pdfq`` for whole jobs, ``pdfq.chunks`` for chunks of fanned-out documents. Workers
+take from both in turn, so a small job waits for at most one chunk per worker process instead
+of behind every page of a 2,000-page document.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from typing import Any
+
+import structlog
+from celery import Celery, Task
+from celery.signals import worker_process_init
+from celery.worker.control import control_command
+from kombu.entity import Queue as KombuQueue
+from kombu.exceptions import ChannelError
+
+from pdfq.config import Settings
+from pdfq.errors import TransientError, Unavailable
+from pdfq.queue import Notify
+from pdfq.store import Database
+from pdfq.store import chunks as chunk_repo
+from pdfq.store import jobs as repo
+from pdfq.store import notify as bus
+from pdfq.store.jobs import Claim
+from pdfq.worker.context import Watchdog, WorkerContext, build_worker_context
+from pdfq.worker.pipeline import backoff_seconds, process_job
+from pdfq.worker.sweeper import SweeperThread
+
+log = structlog.get_logger(__name__)
+
+JOBS_QUEUE = "pdfq"
+CHUNKS_QUEUE = "pdfq.chunks"
+TASK_JOB = "pdfq.run_job"
+TASK_CHUNK = "pdfq.run_chunk"
+TASK_SWEEP = "pdfq.sweep"
+TRANSIENT_RETRIES = 30  # the store unreachable: retried with back-off for about half an hour
+CANCEL_KILL_SECONDS = 1.5
+
+
+def create_celery(settings: Settings) -> Celery:
+    """The Celery app, configured from settings, with pdfq's tasks registered."""
+    app = Celery("pdfq", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_queues=[KombuQueue(JOBS_QUEUE), KombuQueue(CHUNKS_QUEUE)],  # type: ignore[no-untyped-call]
+        task_default_queue=JOBS_QUEUE,
+        worker_concurrency=settings.workers,
+        worker_max_tasks_per_child=settings.worker_max_jobs,
+        # Celery's own hard limit is a last resort; the worker's watchdog acts first.
+        task_time_limit=settings.job_hard_time_limit_seconds + 60,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 6 * 3600},
+        beat_schedule={
+            "pdfq-sweep": {"task": TASK_SWEEP, "schedule": settings.sweep_interval_seconds}
+        },
+    )
+    _register_tasks(app, settings)
+    return app
+
+
+# --- worker side: one context per pool process ----------------------------------------------
+
+_context: WorkerContext | None = None
+_context_lock = threading.Lock()
+
+
+def worker_context(settings: Settings, app: Celery) -> WorkerContext:
+    """This pool process's context, built once (and its watchdog started)."""
+    global _context
+    with _context_lock:
+        if _context is None:
+            ctx = build_worker_context(settings)
+            ctx.enqueue = lambda job_id, chunk, delay: send(app, job_id, chunk, delay)
+            signal.signal(signal.SIGUSR2, _on_cancel_signal)
+            os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # see worker/child.py
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, settings.worker_nice)
+            Watchdog(ctx)
+            _context = ctx
+        return _context
+
+
+def _on_cancel_signal(_signum: int, _frame: Any) -> None:
+    # Sent by the pdfq_cancel control command: stop the running job at its next page.
+    if _context is not None and (control := _context.leases.current) is not None:
+        control.canceled.set()
+
+
+def _run(task: Task, ctx: WorkerContext, claim: Claim | None, retry_args: list[Any]) -> str | None:
+    if claim is None:  # already claimed, finished or canceled: a duplicate or late message
+        return None
+    try:
+        # Live notifications come from the store itself (NOTIFY with each commit).
+        outcome = process_job(ctx, claim)
+    except TransientError as exc:
+        # The store could not record the outcome: run this same attempt again later.
+        countdown = backoff_seconds(task.request.retries)
+        raise task.retry(
+            args=[*retry_args, claim.attempt],
+            countdown=countdown,
+            max_retries=TRANSIENT_RETRIES,
+            exc=exc,
+        ) from exc
+    return outcome.status.value if outcome.status else None
+
+
+def _register_tasks(app: Celery, settings: Settings) -> None:
+    @app.task(name=TASK_JOB, bind=True)  # type: ignore[untyped-decorator]
+    def run_job(task: Task, job_id: str, attempt: int | None = None) -> str | None:
+        ctx = worker_context(settings, task.app)
+        try:
+            claim = (
+                Claim(job_id=job_id, attempt=attempt)
+                if attempt is not None
+                else repo.claim(
+                    ctx.db, job_id=job_id, owner=ctx.owner, lease_seconds=settings.lease_seconds
+                )
+            )
+        except TransientError as exc:
+            raise task.retry(
+                countdown=backoff_seconds(task.request.retries),
+                max_retries=TRANSIENT_RETRIES,
+                exc=exc,
+            ) from exc
+        return _run(task, ctx, claim, [job_id])
+
+    @app.task(name=TASK_CHUNK, bind=True)  # type: ignore[untyped-decorator]
+    def run_chunk(task: Task, job_id: str, number: int, attempt: int | None = None) -> str | None:
+        ctx = worker_context(settings, task.app)
+        try:
+            claim: Claim | None
+            if attempt is not None:
+                record = repo.get_job(ctx.db, job_id=job_id)
+                row = chunk_repo.get_chunk(ctx.db, job_id=job_id, number=number)
+                claim = (
+                    Claim(job_id=job_id, attempt=attempt, record=record, chunk=number, pages=row)
+                    if row is not None
+                    else None
+                )
+            else:
+                claim = chunk_repo.claim_chunk(
+                    ctx.db,
+                    job_id=job_id,
+                    number=number,
+                    owner=ctx.owner,
+                    lease_seconds=settings.lease_seconds,
+                )
+        except TransientError as exc:
+            raise task.retry(
+                countdown=backoff_seconds(task.request.retries),
+                max_retries=TRANSIENT_RETRIES,
+                exc=exc,
+            ) from exc
+        return _run(task, ctx, claim, [job_id, number])
+
+    @app.task(name=TASK_SWEEP, bind=True)  # type: ignore[untyped-decorator]
+    def sweep(task: Task) -> int:
+        """The sweeper as a Celery beat task (``pdfq worker --beat``)."""
+        db = worker_context(settings, task.app).db
+        return SweeperThread(settings, db, CeleryQueue.sender(app), lambda: backlog(app)).run_once()
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _reset_after_fork(**_kwargs: Any) -> None:
+    # A pool process must build its own context (database connections are not fork-safe).
+    global _context
+    _context = None
+
+
+@control_command(args=[("job_id", str)], signature="<job_id>")  # type: ignore[untyped-decorator]
+def pdfq_cancel(state: Any, job_id: str) -> dict[str, Any]:
+    """Remote control: stop the job's running task now (SIGUSR2, then SIGKILL after 1.5 s)."""
+    from celery.worker import state as worker_state
+
+    signalled = []
+    for request in list(worker_state.active_requests):
+        pid = request.worker_pid
+        if request.name in (TASK_JOB, TASK_CHUNK) and request.args[:1] == [job_id] and pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGUSR2)
+                signalled.append(pid)
+            threading.Timer(CANCEL_KILL_SECONDS, _kill_if_still_running, (request, pid)).start()
+    return {"ok": f"signalled {len(signalled)} task(s)"}
+
+
+def _kill_if_still_running(request: Any, pid: int) -> None:
+    from celery.worker import state as worker_state
+
+    if request in worker_state.active_requests and request.worker_pid == pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+# --- API side -------------------------------------------------------------------------------
+
+
+def send(app: Celery, job_id: str, chunk: int | None = None, delay: float = 0.0) -> None:
+    """Publish the message for a job, or for one chunk of it."""
+    countdown = delay if delay > 0 else None
+    if chunk is None:
+        app.send_task(TASK_JOB, args=[job_id], queue=JOBS_QUEUE, countdown=countdown)
+    else:
+        app.send_task(TASK_CHUNK, args=[job_id, chunk], queue=CHUNKS_QUEUE, countdown=countdown)
+
+
+def backlog(app: Celery) -> int:
+    """Messages waiting in pdfq's queues on the broker (a queue not yet created holds none)."""
+    total = 0
+    with app.connection_for_read() as conn:
+        for name in (JOBS_QUEUE, CHUNKS_QUEUE):
+            # A failed passive declare closes its channel on AMQP: one channel per queue.
+            channel = conn.channel()
+            try:
+                total += channel.queue_declare(queue=name, passive=True).message_count
+            except ChannelError:
+                pass
+            finally:
+                channel.close()
+    return total
+
+
+class CeleryQueue:
+    """The API side: publishes job ids, asks workers to cancel, checks the broker, runs the
+    sweeper (one active across API hosts) and relays notifications from workers."""
+
+    def __init__(self, settings: Settings, db: Database, *, notify: Notify | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.app = create_celery(settings)
+        self._listener = bus.Listener(db, notify) if notify and not db.is_sqlite else None
+        self._sweeper = SweeperThread(
+            settings, db, self.sender(self.app), lambda: backlog(self.app)
+        )
+
+    @staticmethod
+    def sender(app: Celery) -> Any:
+        return lambda job_id, chunk, delay: send(app, job_id, chunk, delay)
+
+    def start(self) -> None:
+        if self._listener is not None:
+            self._listener.start()
+        self._sweeper.start()
+
+    def stop(self, grace_seconds: float = 10.0) -> None:
+        self._sweeper.stop()
+        if self._listener is not None:
+            self._listener.stop()
+
+    def enqueue(self, job_id: str, *, priority: int = 0) -> None:
+        try:
+            send(self.app, job_id)
+        except Exception as exc:  # the job is stored; the sweeper re-sends lost messages
+            log.warning("could not publish a job; the sweeper will", job_id=job_id, error=str(exc))
+
+    def cancel(self, job_id: str) -> None:
+        self.app.control.broadcast("pdfq_cancel", arguments={"job_id": job_id})
+
+    def check(self) -> None:
+        try:
+            with self.app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+        except Exception as exc:
+            raise Unavailable(f"broker unreachable: {exc}") from exc

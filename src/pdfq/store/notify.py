@@ -1,0 +1,89 @@
+"""Job notifications across hosts through PostgreSQL (``NOTIFY`` / ``LISTEN``).
+
+On PostgreSQL every transaction that adds job events or finished pages also sends a
+notification (:func:`in_transaction`), delivered when — and only if — it commits: listeners
+never hear of a change before it is visible. Each API process listens on one connection and
+fans every notification out to its waiting requests. Nothing is stored: a missed notification
+only delays a watcher until it re-reads the store (long polls re-read every second anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import structlog
+from sqlalchemy import Connection, text
+
+from pdfq.store.db import Database
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = "pdfq_jobs"
+_MAX_PAYLOAD = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
+
+
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+def _payload(kind: str, data: dict[str, Any]) -> str:
+    payload = json.dumps({"kind": kind, "data": data}, separators=(",", ":"))
+    if len(payload) > _MAX_PAYLOAD and "pages" in data:
+        # Long page lists are cut: listeners re-read the page index for the rest.
+        payload = json.dumps({"kind": kind, "data": {**data, "pages": data["pages"][:100]}})
+    return payload
+
+
+def in_transaction(conn: Connection, kind: str, data: dict[str, Any]) -> None:
+    """Send a notification with the transaction of ``conn`` (PostgreSQL only)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": _payload(kind, data)})
+
+
+def publish(db: Database, kind: str, data: dict[str, Any]) -> None:
+    """Send a notification (PostgreSQL only; a no-op on SQLite)."""
+    if db.is_sqlite:
+        return
+    try:
+        with db.engine.connect() as conn:
+            in_transaction(conn, kind, data)
+            conn.commit()
+    except Exception as exc:  # notifications are best effort; the store stays the truth
+        log.warning("could not publish a notification", error=str(exc))
+
+
+class Listener:
+    """Receives notifications on a background thread and hands them to ``deliver``."""
+
+    def __init__(self, db: Database, deliver: Callable[[str, dict[str, Any]], None]) -> None:
+        self._dsn = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._deliver = deliver
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pdfq-listen", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        pause = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    pause = 0.5
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            message = json.loads(note.payload)
+                            self._deliver(message["kind"], message["data"])
+            except Exception as exc:  # connection lost: reconnect with a growing pause
+                if not self._stop.is_set():
+                    log.warning("notification listener reconnecting", error=str(exc))
+                    self._stop.wait(pause)
+                    pause = min(pause * 2, 10.0)

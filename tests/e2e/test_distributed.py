@@ -1,0 +1,154 @@
+"""The distributed shape for real: `pdfq serve` and Celery `pdfq worker` processes against the
+PostgreSQL, Redis and RabbitMQ of this machine and an S3 server (moto) started by the tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import samples
+from tests.helpers import Cluster, events_of, submit, wait_job
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[Cluster]:
+    running = Cluster(tmp_path / "cluster", cluster_env).start(workers=2)
+    running.wait_for_workers()
+    yield running
+    running.stop()
+
+
+def test_jobs_run_on_celery_workers_with_results_in_s3(cluster: Cluster, s3_endpoint: str) -> None:
+    import boto3
+
+    with cluster.client() as client:
+        job_id = submit(client, samples.report_pdf(pages=3)).json()["id"]
+        job = client.get(f"/v1/jobs/{job_id}", params={"wait": 30}).json()
+        assert job["status"] == "succeeded", cluster.logs()
+        result = client.get(f"/v1/jobs/{job_id}/result").json()
+        assert result["pages"][0]["tables"][0]["rows"] == samples.TABLE_ROWS
+        assert client.get(f"/v1/jobs/{job_id}/pages/2").json()["number"] == 2
+        markdown = client.get(f"/v1/jobs/{job_id}/result", params={"format": "markdown"}).text
+        assert markdown.startswith("# Quarterly Report")
+        assert "1,1,1,Region" in client.get(f"/v1/jobs/{job_id}/tables.csv").text
+        assert client.get("/readyz").json()["checks"] == {
+            "store": "ok",
+            "blobs": "ok",
+            "queue": "ok",
+        }
+
+        bucket = cluster.env["PDFQ_BLOBS_URL"].split("/")[2]
+        s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+        keys = [
+            o["Key"]
+            for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"pdfq/{job_id}/")["Contents"]
+        ]
+        assert f"pdfq/{job_id}/input" in keys
+        assert f"pdfq/{job_id}/a1/result" in keys
+        assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+        assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"pdfq/{job_id}/")
+
+
+def test_the_long_poll_is_woken_by_workers_on_other_processes(cluster: Cluster) -> None:
+    with cluster.client() as client:
+        job_id = submit(client, samples.text_pdf(pages=1)).json()["id"]
+        started = time.monotonic()
+        job = client.get(f"/v1/jobs/{job_id}", params={"wait": 30}).json()
+        assert job["status"] == "succeeded"
+        assert time.monotonic() - started < 5
+
+
+def test_a_large_document_fans_out_over_two_workers(
+    tmp_path: Path, cluster_env: dict[str, str]
+) -> None:
+    env = {**cluster_env, "PDFQ_FANOUT_PAGES": "20", "PDFQ_FANOUT_CHUNK_PAGES": "10"}
+    running = Cluster(tmp_path / "fan", env).start(workers=2)
+    try:
+        running.wait_for_workers()
+        with running.client() as client:
+            job_id = submit(client, samples.report_pdf(pages=60)).json()["id"]
+            job = wait_job(client, job_id, timeout=120)
+            assert job["status"] == "succeeded", running.logs()
+            assert job["progress"] == {"pages_done": 60, "pages_total": 60}
+            result = client.get(f"/v1/jobs/{job_id}/result").json()
+            assert [p["number"] for p in result["pages"]] == list(range(1, 61))
+            kinds = [e["type"] for e in events_of(client, job_id)]
+            assert kinds.count("fanned_out") == 1
+            assert kinds.count("merged") == 1
+    finally:
+        running.stop()
+
+
+def test_a_duplicated_message_runs_once(cluster: Cluster) -> None:
+    from pdfq.config import Settings
+    from pdfq.queue.celery import create_celery, send
+
+    app = create_celery(Settings(queue="celery", broker_url=cluster.env["PDFQ_BROKER_URL"]))
+    with cluster.client() as client:
+        job_id = submit(client, samples.text_pdf(pages=2)).json()["id"]
+        send(app, job_id)
+        send(app, job_id)  # the same message, three times in all
+        assert wait_job(client, job_id)["status"] == "succeeded"
+        time.sleep(2)
+        kinds = [e["type"] for e in events_of(client, job_id)]
+        assert kinds.count("started") == 1
+        assert kinds.count("succeeded") == 1
+
+
+def test_cancel_stops_a_running_task_within_two_seconds(
+    tmp_path: Path, cluster_env: dict[str, str]
+) -> None:
+    # One worker process and a long lease: only the cancel command can free it quickly.
+    env = {**cluster_env, "PDFQ_LEASE_SECONDS": "120"}
+    running = Cluster(tmp_path / "cancel", env).start(workers=1)
+    try:
+        running.wait_for_workers()
+        with running.client() as client:
+            job_id = submit(client, samples.grid_pdf(pages=80)).json()["id"]
+            wait_job(
+                client, job_id, predicate=lambda j: j["progress"]["pages_done"] >= 1, timeout=60
+            )
+            quick = submit(client, samples.text_pdf(pages=1)).json()["id"]
+            started = time.monotonic()
+            assert client.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "canceled"
+            assert wait_job(client, quick, timeout=20)["status"] == "succeeded", running.logs()
+            assert time.monotonic() - started < 4  # stop within 2 s, then the small job itself
+    finally:
+        running.stop()
+
+
+def test_rabbitmq_works_as_the_broker(tmp_path: Path, cluster_env: dict[str, str]) -> None:
+    from kombu.connection import Connection
+
+    url = "amqp://guest:guest@127.0.0.1:5672//"
+    with Connection(url) as conn:  # type: ignore[no-untyped-call]  # start from empty queues
+        for name in ("pdfq", "pdfq.chunks"):
+            channel = conn.channel()
+            try:
+                channel.queue_purge(name)
+            except Exception:
+                pass
+            finally:
+                channel.close()
+    env = {
+        **cluster_env,
+        "PDFQ_BROKER_URL": url,
+        "PDFQ_FANOUT_PAGES": "4",
+        "PDFQ_FANOUT_CHUNK_PAGES": "2",
+    }
+    running = Cluster(tmp_path / "amqp", env).start(workers=2)
+    try:
+        running.wait_for_workers()
+        with running.client() as client:
+            small = submit(client, samples.text_pdf(pages=1)).json()["id"]
+            large = submit(client, samples.text_pdf(pages=9, words_per_page=30)).json()["id"]
+            assert wait_job(client, small, timeout=60)["status"] == "succeeded", running.logs()
+            assert wait_job(client, large, timeout=60)["progress"]["pages_done"] == 9
+            assert client.get("/readyz").status_code == 200
+    finally:
+        running.stop()

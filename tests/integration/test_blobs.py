@@ -1,0 +1,85 @@
+"""The Blobs contract, on a local folder and on a real S3-compatible server (moto)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pdfq.blobs import Blobs, check_key
+from pdfq.blobs.local import LocalBlobs
+from pdfq.blobs.s3 import S3Blobs
+from pdfq.errors import StorageError
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(params=["local", "s3"])
+def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Blobs]:
+    if request.param == "local":
+        yield LocalBlobs(tmp_path / "blobs")
+    else:
+        bucket = request.getfixturevalue("s3_bucket")
+        endpoint = request.getfixturevalue("s3_endpoint")
+        yield S3Blobs(bucket, "some/prefix", endpoint_url=endpoint, part_bytes=5 * MiB)
+
+
+def test_put_get_range_and_chunks(blobs: Blobs) -> None:
+    blobs.put("job1/a1/result.txt", b"hello world")
+    assert blobs.get("job1/a1/result.txt") == b"hello world"
+    assert blobs.get_range("job1/a1/result.txt", 6, 5) == b"world"
+    assert b"".join(blobs.iter_chunks("job1/a1/result.txt", 4)) == b"hello world"
+    assert blobs.exists("job1/a1/result.txt")
+    assert not blobs.exists("job1/a1/other")
+    with pytest.raises(FileNotFoundError):
+        blobs.get("job1/missing")
+
+
+def test_a_streamed_upload_is_invisible_until_committed(blobs: Blobs) -> None:
+    data = os.urandom(MiB) * 12  # more than two 5 MiB parts on S3
+    writer = blobs.writer("job2/input")
+    for offset in range(0, len(data), 64 * 1024):
+        writer.write(data[offset : offset + 64 * 1024])
+    assert not blobs.exists("job2/input")
+    writer.commit()
+    assert blobs.get("job2/input") == data
+    with blobs.local_file("job2/input") as path:
+        assert path.read_bytes() == data
+
+
+def test_an_aborted_upload_leaves_nothing(blobs: Blobs) -> None:
+    writer = blobs.writer("job3/input")
+    writer.write(os.urandom(6 * MiB))
+    writer.abort()
+    assert not blobs.exists("job3/input")
+    assert blobs.delete_prefix("job3") == 0
+
+
+def test_delete_prefix_removes_one_job_only(blobs: Blobs) -> None:
+    for name in ("input", "a1/result.json", "a1/pages/000001.jsonl"):
+        blobs.put(f"job4/{name}", b"x")
+    blobs.put("job40/input", b"keep")
+    assert blobs.delete_prefix("job4") == 3
+    assert not blobs.exists("job4/input")
+    assert blobs.get("job40/input") == b"keep"
+
+
+def test_check_passes_when_reachable(blobs: Blobs) -> None:
+    blobs.check()
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "./a", ".."])
+def test_keys_cannot_escape_the_root(key: str) -> None:
+    with pytest.raises(ValueError, match="invalid blob key"):
+        check_key(key)
+
+
+def test_s3_failures_are_storage_errors(s3_endpoint: str) -> None:
+    unreachable = S3Blobs("nope", endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(StorageError):
+        unreachable.put("k", b"x")
+    missing_bucket = S3Blobs("no-such-bucket-here", endpoint_url=s3_endpoint)
+    with pytest.raises(StorageError, match="does not exist"):
+        missing_bucket.check()
