@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
+OCR_PROVIDERS = ("tesseract", "rapidocr", "openai")
 
 
 def _cpu_count() -> int:
@@ -98,6 +99,66 @@ class Settings(BaseSettings):
     )
     fanout_chunk_pages: int = Field(
         50, ge=1, description="Pages per chunk when a document is split."
+    )
+
+    # --- OCR -------------------------------------------------------------------------------
+    ocr_providers: str = Field(
+        "tesseract,rapidocr,openai",
+        description="OCR providers in the order they are tried, comma-separated: `tesseract`, "
+        "`rapidocr`, `openai` (skipped unless `PDFQ_OCR_OPENAI_URL` is set). A page goes to the "
+        "next provider when one fails or answers below `PDFQ_OCR_MIN_CONFIDENCE`.",
+    )
+    ocr_min_confidence: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Below this mean confidence (0 to 1) a provider's answer is handed to the next "
+        "provider; the most confident answer wins.",
+    )
+    ocr_dpi: int = Field(
+        300, ge=72, le=600, description="Resolution pages are rendered at for OCR."
+    )
+    ocr_max_pixels: int = Field(
+        40_000_000,
+        ge=1_000_000,
+        description="Largest rendered page; bigger pages (posters, plans) are rendered at a "
+        "lower resolution so one page cannot exhaust memory.",
+    )
+    ocr_chunk_pages: int = Field(
+        1,
+        ge=0,
+        description="A document with more pages to OCR than this is split into chunks holding "
+        "this many OCR pages each, which all workers read in parallel (0: never split for OCR). "
+        "Small chunks finish one scanned document sooner; an OCR page costs a second or more, "
+        "so a chunk's own cost (tens of milliseconds) hardly shows.",
+    )
+    ocr_tessdata_dir: str = Field(
+        "",
+        description="Folder of Tesseract's `*.traineddata` files. Empty: `TESSDATA_PREFIX` or "
+        "the Debian location (`/usr/share/tesseract-ocr/5/tessdata`).",
+    )
+    ocr_openai_url: str = Field(
+        "",
+        description="Base URL of an OpenAI-compatible vision endpoint (e.g. vLLM serving "
+        "olmOCR or DeepSeek-OCR: `http://gpu-host:8000/v1`). Empty: the provider is off.",
+    )
+    ocr_openai_model: str = Field(
+        "", description="Model name sent to that endpoint. Empty: the first model it lists."
+    )
+    ocr_openai_api_key: SecretStr | None = Field(
+        None, description="Bearer token for that endpoint, if it wants one."
+    )
+    ocr_openai_concurrency: int = Field(
+        8, ge=1, description="Pages sent to that endpoint at once by one worker process."
+    )
+    ocr_openai_timeout_seconds: float = Field(
+        120.0, gt=0, description="Time limit of one page request to that endpoint."
+    )
+    ocr_openai_retries: int = Field(
+        3,
+        ge=0,
+        description="Retries of a page request after a time-out, connection error, 429 or 5xx "
+        "(exponential back-off with jitter).",
     )
 
     # --- workers ---------------------------------------------------------------------------
@@ -183,6 +244,17 @@ class Settings(BaseSettings):
         if not data.get("blobs_url"):
             data["blobs_url"] = f"file://{data_dir / 'blobs'}"
         return data
+
+    @field_validator("ocr_providers")
+    @classmethod
+    def _check_ocr_providers(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in OCR_PROVIDERS]
+        if unknown:
+            raise ValueError(
+                f"unknown OCR provider {', '.join(unknown)}; known: {', '.join(OCR_PROVIDERS)}"
+            )
+        return ",".join(names)
 
     @model_validator(mode="after")
     def _check_shape(self) -> Settings:

@@ -191,9 +191,18 @@ class PageResult(BaseModel):
     number: int
     text: str
     markdown: str
-    method: Literal["text", "ocr"] = "text"
-    ocr_provider: str | None = None
-    ocr_confidence: float | None = None
+    method: Literal["text", "ocr"] = Field(
+        "text", description="`text`: the PDF's text layer; `ocr`: read from the rendered page."
+    )
+    ocr_provider: str | None = Field(None, description="The OCR provider whose answer was used.")
+    ocr_confidence: float | None = Field(
+        None, description="Its mean confidence, 0 to 1 (`null` when the provider reports none)."
+    )
+    ocr_reason: str | None = Field(
+        None,
+        description="Why the page went to OCR: `no text layer`, `mostly an image`, "
+        "`unmapped glyphs` or `requested` (`ocr=always`).",
+    )
     tables: list[Table] = Field(default_factory=list)
     width: float
     height: float

@@ -1,25 +1,32 @@
 """Bytes in, :class:`~pdfq.domain.DocumentResult` out: the extraction entry points.
 
 :class:`Document` opens and checks a file (safety scan, pdfium, page limit) and extracts pages
-one at a time, so the worker can record progress and stream results as pages finish;
+in order, yielding each as it finishes, so the worker can record progress and stream results;
 :func:`extract_document` runs the whole thing in one call (tests, benchmarks, scripts).
+A page whose text layer is missing or useless (``ocr=auto``), or every page (``ocr=always``),
+is rendered and read by the OCR provider chain; the others keep their text layer.
 Nothing here knows about HTTP, queues or databases.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdfq.domain import DocumentResult, Metadata, Options, PageResult, select_pages
-from pdfq.errors import InvalidOptions, MalformedPdf, TooManyPages
+from pdfq.errors import InvalidOptions, MalformedPdf, OcrFailed, TooManyPages
 from pdfq.extract.markdown import page_markdown
-from pdfq.extract.pdf import open_pdf, read_metadata, read_page
+from pdfq.extract.ocr.decide import ocr_reason
+from pdfq.extract.pdf import PageLayout, open_pdf, read_metadata, read_page
+from pdfq.extract.render import render_page
 from pdfq.extract.scan import ScanReport, scan_pdf
 from pdfq.extract.tables import TableFinder
+
+if TYPE_CHECKING:
+    from pdfq.extract.ocr import OcrChain
 
 PAGE_SEPARATOR = "\f"
 """Separates pages in the document's plain text (as pdftotext does)."""
@@ -29,6 +36,8 @@ PAGE_SEPARATOR = "\f"
 class Limits:
     max_pages: int = 5000
     max_stream_bytes: int = 256 * 1024 * 1024
+    ocr_dpi: int = 300
+    ocr_max_pixels: int = 40_000_000
 
 
 class Document:
@@ -42,11 +51,15 @@ class Document:
         password: str | None = None,
         limits: Limits | None = None,
         scan: bool = True,
+        ocr: OcrChain | None = None,
     ) -> None:
-        """``scan=False`` skips the safety scan (for a chunk of a file already scanned)."""
+        """``scan=False`` skips the safety scan (for a chunk of a file already scanned).
+        Without ``ocr``, pages that need OCR keep their (empty) text layer and a warning."""
         self.path = path
         self.options = options or Options()
-        limits = limits or Limits()
+        self.limits = limits = limits or Limits()
+        self.ocr = ocr
+        self._layouts: dict[int, tuple[PageLayout | MalformedPdf, str | None]] = {}
         report = (
             scan_pdf(path, password=password, max_stream_bytes=limits.max_stream_bytes)
             if scan
@@ -77,32 +90,112 @@ class Document:
             self._pdf.close()
             raise
 
-    def extract_page(self, number: int) -> PageResult:
-        """One page's result. A page pdfium cannot load gives an empty page with a warning."""
+    def _layout(self, number: int) -> tuple[PageLayout | MalformedPdf, str | None]:
+        """The page's text layer and why it needs OCR (``None``: it does not)."""
+        cached = self._layouts.pop(number, None)
+        if cached is not None:
+            return cached
         try:
             layout = read_page(self._pdf, number)
         except MalformedPdf as exc:
-            return PageResult(
-                number=number, text="", markdown="", width=0, height=0, warnings=[exc.message]
-            )
+            return exc, None
+        return layout, ocr_reason(layout, self.options.ocr)
+
+    def ocr_pages(self, numbers: Iterable[int]) -> list[int]:
+        """Which of these pages will go to OCR. Their layouts are read once and kept for the
+        extraction that follows, so asking costs no second pass over the text layer."""
+        wanted = []
+        for number in numbers:
+            self._layouts[number] = found = self._layout(number)
+            if found[1] is not None:
+                wanted.append(number)
+        return wanted
+
+    def extract_pages(self, numbers: Sequence[int]) -> Iterator[PageResult]:
+        """The pages' results, in order, each as soon as it is done. Pages for OCR are read in
+        batches of the chain's batch size (one page at a time for local engines)."""
+        batch: list[tuple[PageLayout, str]] = []
+        size = self.ocr.batch_size if self.ocr is not None else 1
+        for number in numbers:
+            layout, reason = self._layout(number)
+            if isinstance(layout, MalformedPdf):
+                yield from self._read(batch)
+                yield _unreadable(number, layout)
+                continue
+            if reason is None:
+                yield from self._read(batch)
+                yield self._text_page(layout)
+                continue
+            batch.append((layout, reason))
+            if len(batch) >= size:
+                yield from self._read(batch)
+        yield from self._read(batch)
+
+    def extract_page(self, number: int) -> PageResult:
+        """One page's result. A page pdfium cannot load gives an empty page with a warning."""
+        return next(self.extract_pages([number]))
+
+    def _text_page(self, layout: PageLayout, warnings: list[str] | None = None) -> PageResult:
         try:
             tables = self._tables.find(layout)
         except Exception:  # pdfminer chokes on some pages pdfium reads fine: keep the text
             tables = []
         return PageResult(
-            number=number,
+            number=layout.number,
             text=layout.text,
             markdown=page_markdown(layout, tables),
             method="text",
             tables=tables,
             width=round(layout.width, 2),
             height=round(layout.height, 2),
+            warnings=warnings or [],
         )
+
+    def _read(self, batch: list[tuple[PageLayout, str]]) -> Iterator[PageResult]:
+        """OCR a batch of pages (emptied on return)."""
+        if not batch:
+            return
+        taken = list(batch)
+        batch.clear()
+        if self.ocr is None:
+            for layout, reason in taken:
+                yield self._text_page(layout, [f"the page needs OCR ({reason}) but OCR is off"])
+            return
+        from pdfq.extract.ocr.layout import ocr_layout
+
+        images = [
+            render_page(
+                self._pdf,
+                layout.number,
+                dpi=self.limits.ocr_dpi,
+                max_pixels=self.limits.ocr_max_pixels,
+            )
+            for layout, _ in taken
+        ]
+        try:
+            answers = self.ocr.recognize(images, self.options.languages)
+        except OcrFailed as exc:
+            numbers = ", ".join(str(layout.number) for layout, _ in taken)
+            raise OcrFailed(f"page {numbers}: {exc.message}") from exc
+        for (layout, reason), image, answer in zip(taken, images, answers, strict=True):
+            read = ocr_layout(answer, layout, image.info["dpi"][0] / 72)
+            yield PageResult(
+                number=layout.number,
+                text=read.text,
+                markdown=page_markdown(read, []),
+                method="ocr",
+                ocr_provider=answer.provider,
+                ocr_confidence=None if answer.confidence is None else round(answer.confidence, 3),
+                ocr_reason=reason,
+                width=round(layout.width, 2),
+                height=round(layout.height, 2),
+                warnings=list(answer.notes),
+            )
 
     def check_readable(self, pages: list[PageResult]) -> None:
         """Fail as malformed when no page could be read, or when the structure is broken
         (qpdf could not parse it) and some pages could not be read either."""
-        broken = [p for p in pages if p.warnings and not p.text]
+        broken = [p for p in pages if p.width == 0 and not p.text and p.warnings]
         if not broken:
             return
         if len(broken) == len(pages):
@@ -131,6 +224,12 @@ class Document:
         self.close()
 
 
+def _unreadable(number: int, problem: MalformedPdf) -> PageResult:
+    return PageResult(
+        number=number, text="", markdown="", width=0, height=0, warnings=[problem.message]
+    )
+
+
 def assemble(
     *, job_id: str, filename: str, page_count: int, metadata: Metadata, pages: list[PageResult]
 ) -> DocumentResult:
@@ -155,12 +254,12 @@ def extract_document(
     limits: Limits | None = None,
     on_page: Callable[[PageResult], None] | None = None,
     job_id: str = "",
+    ocr: OcrChain | None = None,
 ) -> DocumentResult:
     """Extract a whole PDF in this process."""
-    with Document(path, options=options, password=password, limits=limits) as doc:
+    with Document(path, options=options, password=password, limits=limits, ocr=ocr) as doc:
         results = []
-        for number in doc.page_numbers:
-            page = doc.extract_page(number)
+        for page in doc.extract_pages(doc.page_numbers):
             results.append(page)
             if on_page is not None:
                 on_page(page)

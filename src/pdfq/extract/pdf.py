@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -68,6 +70,7 @@ class Drawing:
     boxes: int = 0
     grid_segments: int = 0
     image_area: float = 0.0
+    paths: int = 0
 
 
 @dataclass(slots=True)
@@ -208,6 +211,8 @@ def _read_drawing(page: pdfium.PdfPage, width: float, height: float) -> Drawing:
                 continue
             if kind not in (pdfium_c.FPDF_PAGEOBJ_PATH, pdfium_c.FPDF_PAGEOBJ_IMAGE):
                 continue
+            if kind == pdfium_c.FPDF_PAGEOBJ_PATH:
+                drawing.paths += 1
             if not pdfium_c.FPDFPageObj_GetBounds(obj, *refs):
                 continue
             w, h = right.value - left.value, top.value - bottom.value
@@ -233,13 +238,24 @@ def _read_drawing(page: pdfium.PdfPage, width: float, height: float) -> Drawing:
     return drawing
 
 
-def read_page(doc: pdfium.PdfDocument, number: int) -> PageLayout:
-    """Read page ``number`` (1-based): text, lines and drawing statistics."""
+@contextmanager
+def open_page(doc: pdfium.PdfDocument, number: int) -> Iterator[pdfium.PdfPage]:
+    """Page ``number`` (1-based), closed afterwards; pdfium errors become ``MalformedPdf``."""
     try:
         page = doc[number - 1]
     except pdfium.PdfiumError as exc:
         raise MalformedPdf(f"page {number} cannot be read: {exc}") from exc
     try:
+        yield page
+    except pdfium.PdfiumError as exc:
+        raise MalformedPdf(f"page {number} cannot be read: {exc}") from exc
+    finally:
+        page.close()
+
+
+def read_page(doc: pdfium.PdfDocument, number: int) -> PageLayout:
+    """Read page ``number`` (1-based): text, lines and drawing statistics."""
+    with open_page(doc, number) as page:
         width, height = page.get_size()
         textpage = page.get_textpage()
         try:
@@ -249,8 +265,4 @@ def read_page(doc: pdfium.PdfDocument, number: int) -> PageLayout:
         finally:
             textpage.close()
         drawing = _read_drawing(page, width, height)
-    except pdfium.PdfiumError as exc:
-        raise MalformedPdf(f"page {number} cannot be read: {exc}") from exc
-    finally:
-        page.close()
     return PageLayout(number, width, height, text, lines, drawing)

@@ -1,8 +1,9 @@
 """What a worker process builds once and reuses for every job (DESIGN invariant 5).
 
-:class:`WorkerContext` holds the store, blobs, secret box and limits; :class:`LeaseKeeper`
-renews the running job's lease from a daemon thread so a live worker never loses its job and a
-dead one loses it within ``PDFQ_LEASE_SECONDS``. :class:`JobControl` is the per-job handle the
+:class:`WorkerContext` holds the store, blobs, secret box, limits and the OCR chain (whose
+engines load on first use and stay warm); :class:`LeaseKeeper` renews the running job's lease
+from a daemon thread so a live worker never loses its job and a dead one loses it within
+``PDFQ_LEASE_SECONDS``. :class:`JobControl` is the per-job handle the
 pipeline checks between pages (cancel, lost lease, time limit).
 """
 
@@ -24,6 +25,7 @@ from pdfq.config import Settings
 from pdfq.crypto import SecretBox, load_secret_box
 from pdfq.errors import Canceled, JobTimeout, PdfqError
 from pdfq.extract.document import Limits
+from pdfq.extract.ocr import OcrChain
 from pdfq.store import Database
 from pdfq.store import chunks as chunk_repo
 from pdfq.store import jobs as repo
@@ -136,6 +138,8 @@ class WorkerContext:
     limits: Limits
     owner: str
     leases: LeaseKeeper
+    ocr: OcrChain
+    """Built once per process; its engines load on first use and stay warm."""
     enqueue: Enqueue = _no_enqueue
 
     def control_for(self, claim: Claim) -> JobControl:
@@ -209,7 +213,13 @@ def build_worker_context(settings: Settings) -> WorkerContext:
         db=db,
         blobs=open_blobs(settings),
         secrets=load_secret_box(settings),
-        limits=Limits(max_pages=settings.max_pages, max_stream_bytes=settings.max_stream_bytes),
+        limits=Limits(
+            max_pages=settings.max_pages,
+            max_stream_bytes=settings.max_stream_bytes,
+            ocr_dpi=settings.ocr_dpi,
+            ocr_max_pixels=settings.ocr_max_pixels,
+        ),
         owner=owner,
         leases=LeaseKeeper(db, owner=owner, lease_seconds=settings.lease_seconds),
+        ocr=OcrChain(settings),
     )

@@ -1,9 +1,11 @@
 """Runs one job, or one chunk of a large job; the only place that orchestrates the work.
 
-A job: claim → fetch the input → safety scan → pages (text layer, tables, Markdown) with
-progress → result files → compare-and-set to ``succeeded`` (or a terminal error). A document
-with more pages than ``PDFQ_FANOUT_PAGES`` is instead split into page-range chunks that any
-worker can run; the worker finishing the last chunk merges the pages and finishes the job.
+A job: claim → fetch the input → safety scan → pages (text layer, tables, Markdown, or OCR)
+with progress → result files → compare-and-set to ``succeeded`` (or a terminal error). A
+document with more pages than ``PDFQ_FANOUT_PAGES``, or with more pages to OCR than
+``PDFQ_OCR_CHUNK_PAGES``, is instead split into page-range chunks that any worker can run, so
+one large or scanned document keeps every worker busy; the worker finishing the last chunk
+merges the pages and finishes the job.
 Every exit is a terminal state with a stable code, a re-queue, or a no-op because another
 attempt owns the work.
 """
@@ -23,7 +25,7 @@ from typing import Any
 import structlog
 
 from pdfq import results
-from pdfq.domain import ErrorCode, JobError, JobStatus, Metadata, PageResult
+from pdfq.domain import ErrorCode, JobError, JobStatus, Metadata, OcrMode, PageResult
 from pdfq.errors import (
     Canceled,
     Encrypted,
@@ -98,7 +100,21 @@ class _Progress:
         self.batch += data
         self.unannounced.append({"number": page.number, "method": page.method})
         self.done += 1
-        if page.warnings:
+        if page.method == "ocr":
+            self.events.append(
+                (
+                    "page_ocr",
+                    {
+                        "page": page.number,
+                        "reason": page.ocr_reason,
+                        "provider": page.ocr_provider,
+                        "confidence": page.ocr_confidence,
+                        "notes": page.warnings,
+                        "worker": self.ctx.owner,
+                    },
+                )
+            )
+        elif page.width == 0 and page.warnings:
             self.events.append(("page_unreadable", {"page": page.number, "why": page.warnings}))
         if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self.flush()
@@ -155,19 +171,25 @@ def _open(ctx: WorkerContext, record: JobRecord, path: Path, *, scan: bool = Tru
             "the job's password cannot be decrypted here: every API and worker host must "
             "share the same PDFQ_SECRET_KEY"
         )
-    return Document(path, options=record.options, password=password, limits=ctx.limits, scan=scan)
+    return Document(
+        path,
+        options=record.options,
+        password=password,
+        limits=ctx.limits,
+        scan=scan,
+        ocr=ctx.ocr,
+    )
 
 
 def _extract_pages(
     doc: Document, numbers: Sequence[int], control: JobControl, progress: _Progress
 ) -> list[PageResult]:
     extracted = []
-    for number in numbers:
-        control.check()
-        page = doc.extract_page(number)
+    control.check()
+    for page in doc.extract_pages(numbers):
         extracted.append(page)
         progress.page_done(page)
-    control.check()
+        control.check()
     doc.check_readable(extracted)
     return extracted
 
@@ -177,6 +199,40 @@ def _split(numbers: Sequence[int], size: int) -> list[tuple[int, int]]:
     return [
         (numbers[i], numbers[min(i + size, len(numbers)) - 1]) for i in range(0, len(numbers), size)
     ]
+
+
+def split_by_ocr(numbers: Sequence[int], ocr: set[int], size: int) -> list[tuple[int, int]]:
+    """Consecutive runs holding ``size`` OCR pages each (text pages, which cost next to
+    nothing, ride along), as (first page, last page)."""
+    ranges: list[tuple[int, int]] = []
+    start: int | None = None
+    count = 0
+    for number in numbers:
+        start = number if start is None else start
+        count += number in ocr
+        if count == size:
+            ranges.append((start, number))
+            start, count = None, 0
+    if start is not None:
+        if count == 0 and ranges:  # only text pages left: they join the last chunk
+            ranges[-1] = (ranges[-1][0], numbers[-1])
+        else:
+            ranges.append((start, numbers[-1]))
+    return ranges
+
+
+def _chunk_ranges(ctx: WorkerContext, doc: Document) -> list[tuple[int, int]] | None:
+    """How to split the document across workers, or ``None`` to run it here."""
+    numbers = doc.page_numbers
+    settings = ctx.settings
+    if settings.fanout_pages and len(numbers) > settings.fanout_pages:
+        return _split(numbers, settings.fanout_chunk_pages)
+    if settings.ocr_chunk_pages and doc.options.ocr != OcrMode.NEVER:
+        ocr = doc.ocr_pages(numbers)
+        per_chunk = max(settings.ocr_chunk_pages, ctx.ocr.batch_size)  # keep batches whole
+        if len(ocr) > per_chunk:
+            return split_by_ocr(numbers, set(ocr), per_chunk)
+    return None
 
 
 def _discard(ctx: WorkerContext, job_id: str, attempt: int) -> None:
@@ -235,8 +291,9 @@ def _run_whole(
             state["pages_total"] = len(doc.page_numbers)
             state["findings"] = doc.findings
             progress.events.append(("scanned", {"findings": doc.findings, "pages": doc.page_count}))
-            if ctx.settings.fanout_pages and len(doc.page_numbers) > ctx.settings.fanout_pages:
-                return _fan_out(ctx, record, doc, progress, state)
+            ranges = _chunk_ranges(ctx, doc)
+            if ranges is not None:
+                return _fan_out(ctx, record, doc, ranges, progress, state)
             pages = _extract_pages(doc, doc.page_numbers, control, progress)
             document = assemble(
                 job_id=record.id,
@@ -301,10 +358,10 @@ def _fan_out(
     ctx: WorkerContext,
     record: JobRecord,
     doc: Document,
+    ranges: list[tuple[int, int]],
     progress: _Progress,
     state: dict[str, Any],
 ) -> Outcome:
-    ranges = _split(doc.page_numbers, ctx.settings.fanout_chunk_pages)
     info = {"page_count": doc.page_count, "metadata": doc.metadata.model_dump(mode="json")}
     key = results.result_key(record.id, record.attempts, DOCUMENT_INFO)
     ctx.blobs.put(key, json.dumps(info).encode())
