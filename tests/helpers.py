@@ -243,3 +243,63 @@ def add_job(ctx: WorkerContext, data: bytes, *, password: str | None = None, **o
     )
     repo.create_job(ctx.db, new=new)
     return job_id
+
+
+class WebhookReceiver:
+    """A real HTTP server that takes webhook calls, answering each with the next status of
+    ``statuses`` (the last one repeats), and keeps every call it received."""
+
+    def __init__(self, statuses: Iterable[int] = (200,), port: int | None = None) -> None:
+        import http.server
+        import threading
+
+        self.statuses = list(statuses)
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver._lock:
+                    receiver.calls.append((dict(self.headers.items()), body))
+                    index = min(len(receiver.calls), len(receiver.statuses)) - 1
+                    status = receiver.statuses[index]
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port or 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def read_sse(lines: Iterable[str]) -> list[tuple[str, int | None, dict[str, Any]]]:
+    """Server-sent events as ``(event, id, data)`` until the stream ends."""
+    import json
+
+    messages: list[tuple[str, int | None, dict[str, Any]]] = []
+    event, event_id, data = "message", None, ""
+    for line in lines:
+        if line == "":
+            if data:
+                messages.append((event, event_id, json.loads(data)))
+            event, event_id, data = "message", None, ""
+        elif line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("id: "):
+            event_id = int(line[4:])
+        elif line.startswith("data: "):
+            data += line[6:]
+    return messages

@@ -80,6 +80,47 @@ class Settings(BaseSettings):
         description="Global ceiling on queued jobs; uploads beyond it get 429 with Retry-After.",
     )
 
+    max_batch_files: int = Field(
+        100, ge=1, description="Most files accepted by one `POST /v1/batches` request."
+    )
+    dedupe: bool = Field(
+        True,
+        description="Allow deduplication: a job whose tenant already had the same file read "
+        "with the same options (and that did not send `dedupe=false`) reuses that result at "
+        "once. `false` turns it off for every job.",
+    )
+
+    # --- webhooks --------------------------------------------------------------------------
+    webhook_url: str = Field(
+        "",
+        description="Default webhook for jobs that give none: called with the final job JSON. "
+        "Empty: only jobs with their own `webhook_url` are announced.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC-SHA256 signature of webhook calls (`X-Pdfq-Signature`). "
+        "Empty: a random key kept in `<data dir>/webhook.key` (`pdfq webhook-secret` prints "
+        "it); set it explicitly when several API hosts share a store.",
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, description="Attempts to deliver one webhook call before giving up."
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time limit of one webhook attempt (connect, send, answer)."
+    )
+    webhook_backoff_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Wait before the first retry of a failed webhook call; it doubles with "
+        "each attempt (with jitter) up to `PDFQ_WEBHOOK_BACKOFF_MAX_SECONDS`.",
+    )
+    webhook_backoff_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest wait between two attempts of a webhook call."
+    )
+    webhook_concurrency: int = Field(
+        16, ge=1, description="Webhook calls one API process makes at once."
+    )
+
     # --- documents -------------------------------------------------------------------------
     max_pages: int = Field(
         5000, ge=1, description="Documents with more pages fail `too_many_pages`."

@@ -1,7 +1,9 @@
-"""Encryption of PDF passwords while their job may still run (never stored in clear).
+"""Server keys: encryption of PDF passwords while their job may still run (never stored in
+clear), and the key that signs webhook calls.
 
-The key comes from ``PDFQ_SECRET_KEY`` or, in the embedded shape, a random key generated once
-into ``<data dir>/secret.key`` (mode 0600). The encrypted password is wiped when the job ends.
+Each key comes from its setting (``PDFQ_SECRET_KEY``, ``PDFQ_WEBHOOK_SECRET``) or, in the
+embedded shape, a random key generated once into the data folder (``secret.key``,
+``webhook.key``, mode 0600). The encrypted password is wiped when the job ends.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ class SecretBox:
             return None
 
 
-def _key_file(data_dir: Path) -> bytes:
-    path = data_dir / "secret.key"
+def _key_file(data_dir: Path, name: str = "secret.key") -> bytes:
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         key = Fernet.generate_key()
@@ -59,3 +61,10 @@ def load_secret_box(settings: Settings) -> SecretBox:
 
             return SecretBox(base64.urlsafe_b64encode(hashlib.sha256(raw).digest()))
     return SecretBox(_key_file(settings.data_dir))
+
+
+def load_webhook_secret(settings: Settings) -> bytes:
+    """The key that signs webhook calls."""
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value().encode()
+    return _key_file(settings.data_dir, "webhook.key")

@@ -13,6 +13,7 @@ import time
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
@@ -107,8 +108,31 @@ class Options(BaseModel):
     ocr: OcrMode = Field(OcrMode.AUTO, description="`auto`: OCR pages without a usable text layer.")
     languages: str = Field("eng", description="OCR languages, Tesseract style: `eng+deu`.")
     pages: str | None = Field(None, description="Pages to process, e.g. `1-5,8,10-`.")
-    webhook_url: str | None = Field(None, description="Called with the final job JSON.")
+    webhook_url: str | None = Field(
+        None, max_length=2048, description="Called with the final job JSON (http or https)."
+    )
     priority: int = Field(0, ge=-10, le=10, description="Higher runs first.")
+    dedupe: bool = Field(
+        True,
+        description="Answer at once with the result of an earlier job of the same tenant that "
+        "read the same file with the same options.",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("webhook_url must be an http:// or https:// URL")
+        return value.strip()
+
+    @property
+    def result_shape(self) -> tuple[str, str, str | None]:
+        """The options that change a result (two jobs of one file with equal shapes have
+        equal results)."""
+        return (self.ocr.value, self.languages, self.pages)
 
     @field_validator("languages")
     @classmethod
@@ -149,6 +173,9 @@ class Job(BaseModel):
     error: JobError | None = None
     attempts: int = 0
     batch_id: str | None = None
+    dedupe_of: str | None = Field(
+        None, description="The earlier job whose result this one reuses (same file and options)."
+    )
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -163,6 +190,30 @@ class Job(BaseModel):
             "events": f"{base}/events",
             "tables": f"{base}/tables.csv",
         }
+
+
+class RejectedFile(BaseModel):
+    """A file of a batch refused on arrival: it has no job."""
+
+    filename: str
+    status: int = Field(description="The HTTP status a single upload of it would have had.")
+    error: JobError
+
+
+class Batch(BaseModel):
+    """Files sent together: one job each, plus the files refused on arrival."""
+
+    id: str
+    created_at: datetime
+    counts: dict[str, int] = Field(description="Jobs per status, and `rejected` for refused files.")
+    jobs: list[Job]
+    rejected: list[RejectedFile] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def links(self) -> dict[str, str]:
+        base = f"/v1/batches/{self.id}"
+        return {"self": base, "events": f"{base}/events", "jobs": f"/v1/jobs?batch={self.id}"}
 
 
 class JobPage(BaseModel):

@@ -54,6 +54,12 @@ def result_key(job_id: str, attempt: int, name: str = RESULT) -> str:
     return f"{attempt_prefix(job_id, attempt)}/{name}"
 
 
+def copy_result(blobs: Blobs, *, source: str, attempt: int, target: str, as_attempt: int) -> int:
+    """Copy one attempt's result files to another job (a deduplicated job); returns how
+    many objects were copied (0: the source's files are gone)."""
+    return blobs.copy_prefix(attempt_prefix(source, attempt), attempt_prefix(target, as_attempt))
+
+
 def page_batch_name(first_page: int) -> str:
     """The object (relative to the attempt) holding a flushed batch of pages."""
     return f"pages/{first_page:06d}.jsonl"

@@ -152,3 +152,47 @@ def test_rabbitmq_works_as_the_broker(tmp_path: Path, cluster_env: dict[str, str
             assert client.get("/readyz").status_code == 200
     finally:
         running.stop()
+
+
+def test_streams_batches_reuse_and_webhooks_across_hosts(cluster: Cluster) -> None:
+    """Events written by Celery workers reach the API's stream through PostgreSQL NOTIFY; a
+    repeat is answered from a result copied within S3; the webhook is sent by the API."""
+    import json
+
+    from tests.helpers import WebhookReceiver, read_sse
+
+    with cluster.client() as client, WebhookReceiver() as receiver:
+        pdf = samples.grid_pdf(pages=8, rows=30, cols=6)
+        job_id = submit(client, pdf, webhook_url=receiver.url).json()["id"]
+        with client.stream(
+            "GET", f"/v1/jobs/{job_id}/events", headers={"Accept": "text/event-stream"}
+        ) as response:
+            messages = read_sse(response.iter_lines())
+        assert messages[-1][0] == "job", cluster.logs()
+        assert messages[-1][2]["status"] == "succeeded"
+        pages = sorted(d["number"] for kind, _, d in messages if kind == "page")
+        assert pages == list(range(1, 9))
+
+        again = submit(client, pdf).json()
+        assert again["status"] == "succeeded"
+        assert again["dedupe_of"] == job_id
+        original = client.get(f"/v1/jobs/{job_id}/result", params={"format": "markdown"}).text
+        copied = client.get(f"/v1/jobs/{again['id']}/result", params={"format": "markdown"})
+        assert copied.text == original
+
+        files = [("file", ("t.pdf", samples.report_pdf(title="Batch"), "application/pdf"))]
+        files += [("file", ("x.pdf", b"not a pdf at all" * 100, "application/pdf"))]
+        batch = client.post("/v1/batches", files=files).json()
+        with client.stream(
+            "GET", f"/v1/batches/{batch['id']}/events", headers={"Accept": "text/event-stream"}
+        ) as response:
+            summary = read_sse(response.iter_lines())[-1]
+        assert summary[0] == "batch"
+        assert summary[2]["counts"]["succeeded"] == 1
+        assert summary[2]["counts"]["rejected"] == 1
+
+        deadline = time.monotonic() + 20
+        while not receiver.calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(receiver.calls) == 1
+        assert json.loads(receiver.calls[0][1])["id"] == job_id

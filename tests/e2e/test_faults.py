@@ -107,7 +107,7 @@ def test_workers_are_replaced_after_n_jobs(make_client, one_page_pdf: bytes) -> 
     queue = client.app.state.services.queue
     pids = []
     for _ in range(6):
-        job_id = submit(client, one_page_pdf).json()["id"]
+        job_id = submit(client, one_page_pdf, dedupe="false").json()["id"]
         assert wait_job(client, job_id)["status"] == "succeeded"
         wait_until(lambda: queue.worker_pids)
         pids.append(queue.worker_pids[0])

@@ -66,6 +66,23 @@ def test_delete_prefix_removes_one_job_only(blobs: Blobs) -> None:
     assert blobs.get("job40/input") == b"keep"
 
 
+def test_copy_prefix_copies_one_folder_that_then_lives_on_its_own(blobs: Blobs) -> None:
+    blobs.put("job1/a2/result", b"result")
+    blobs.put("job1/a2/pages/000001.jsonl", b"pages")
+    blobs.put("job1/input", b"input")
+    blobs.put("job10/a2/result", b"other job")
+    assert blobs.copy_prefix("job1/a2", "job2/a1") == 2
+    assert blobs.get("job2/a1/result") == b"result"
+    assert blobs.get("job2/a1/pages/000001.jsonl") == b"pages"
+    assert not blobs.exists("job2/input")
+    blobs.put("job2/a1/result", b"replaced")  # a copy is not a shared file
+    assert blobs.get("job1/a2/result") == b"result"
+    blobs.delete_prefix("job1")
+    assert blobs.get("job2/a1/result") == b"replaced"
+    assert blobs.get("job2/a1/pages/000001.jsonl") == b"pages"
+    assert blobs.copy_prefix("job1/a2", "job4/a1") == 0  # the source is gone
+
+
 def test_check_passes_when_reachable(blobs: Blobs) -> None:
     blobs.check()
 

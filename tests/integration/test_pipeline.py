@@ -66,8 +66,15 @@ def test_a_job_runs_to_success_with_results_under_its_attempt(
     assert [kind for kind, _ in notes] == ["pages"]
     assert [p["number"] for p in notes[0][1]["pages"]] == [1, 2, 3]
     assert notes[0][1]["job_id"] == job_id
-    kinds = [e.type for e in event_repo.list_events(ctx.db, job_id=job_id)]
-    assert kinds == ["received", "stored", "started", "scanned", "extracted", "succeeded"]
+    history = event_repo.list_events(ctx.db, job_id=job_id)
+    kinds = [e.type for e in history]
+    assert kinds == ["received", "stored", "started", "scanned", "pages", "extracted", "succeeded"]
+    # finished pages are in the history too, with the progress they brought
+    assert history[4].data == {
+        "pages": [{"number": n, "method": "text"} for n in (1, 2, 3)],
+        "pages_done": 3,
+        "pages_total": 3,
+    }
 
 
 def test_progress_is_committed_while_a_long_job_runs(ctx: WorkerContext, monkeypatch) -> None:

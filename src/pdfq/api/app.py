@@ -10,11 +10,12 @@ from fastapi import FastAPI
 
 import pdfq
 from pdfq.api.errors import install_error_handlers
-from pdfq.api.routes import health, jobs, results
+from pdfq.api.routes import batches, events, health, jobs, results
 from pdfq.api.services import Services, build_services
 from pdfq.api.threads import blocking
 from pdfq.config import Settings
 from pdfq.logs import configure_logging
+from pdfq.notify.webhooks import WebhookSender
 
 SHUTDOWN_GRACE_SECONDS = 10.0
 
@@ -30,10 +31,14 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         services: Services = await blocking(build_services, settings)
         services.events.bind(asyncio.get_running_loop())
         app.state.services = services
+        webhooks = WebhookSender(settings, services.db, services.webhook_secret)
+        services.events.on_job_end(webhooks.wake)
         services.queue.start()
+        webhooks.start()
         try:
             yield
         finally:
+            await webhooks.stop()
             await blocking(services.queue.stop, SHUTDOWN_GRACE_SECONDS)
             services.close()
 
@@ -46,5 +51,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     install_error_handlers(app)
     app.include_router(jobs.router)
     app.include_router(results.router)
+    app.include_router(events.router)
+    app.include_router(batches.router)
     app.include_router(health.router)
     return app

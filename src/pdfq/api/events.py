@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -45,19 +45,31 @@ class JobEvents:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        self._end_listeners: list[Callable[[], None]] = []
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+
+    def on_job_end(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the event loop whenever a notification may mean a job ended
+        (whichever job: the webhook sender looks at its outbox then)."""
+        self._end_listeners.append(callback)
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         """Deliver a notification about ``data["job_id"]`` (thread-safe, never blocks)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        if data.get("job_id") not in self._subscribers:  # nobody watches: don't wake the loop
+        watched = data.get("job_id") in self._subscribers
+        ending = bool(self._end_listeners) and may_have_ended((kind, data))
+        if not watched and not ending:  # nobody cares: don't wake the loop
             return
         with contextlib.suppress(RuntimeError):  # the loop is shutting down
-            loop.call_soon_threadsafe(self._deliver, kind, data)
+            if watched:
+                loop.call_soon_threadsafe(self._deliver, kind, data)
+            if ending:
+                for callback in self._end_listeners:
+                    loop.call_soon_threadsafe(callback)
 
     def _deliver(self, kind: str, data: dict[str, Any]) -> None:
         for subscription in list(self._subscribers.get(data.get("job_id", ""), ())):

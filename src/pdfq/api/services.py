@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pdfq.api.events import JobEvents
+from pdfq.api.feeds import EventFeeds
 from pdfq.api.threads import blocking
 from pdfq.blobs import Blobs, open_blobs
 from pdfq.config import Settings
-from pdfq.crypto import SecretBox, load_secret_box
+from pdfq.crypto import SecretBox, load_secret_box, load_webhook_secret
+from pdfq.domain import Event
 from pdfq.queue import Queue, open_queue
 from pdfq.store import Database, upgrade
+from pdfq.store import events as event_repo
 from pdfq.store import jobs as repo
 
 QUEUE_DEPTH_TTL = 1.0  # seconds a queue-depth reading is reused for backpressure decisions
@@ -25,6 +29,8 @@ class Services:
     queue: Queue
     secrets: SecretBox
     events: JobEvents
+    feeds: EventFeeds
+    webhook_secret: bytes
     _depth: int = 0
     _depth_at: float = field(default=-1e9)
 
@@ -44,6 +50,15 @@ def build_services(settings: Settings) -> Services:
     """Connect to the store (migrating it), blobs and queue. Blocking; run in a thread."""
     events = JobEvents()
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
+
+    async def read_events(job_id: str, after: int, since: datetime | None) -> list[Event]:
+        return await blocking(
+            event_repo.list_events, db, job_id=job_id, after_id=after, since=since
+        )
+
+    async def last_event_id(job_id: str) -> int:
+        return await blocking(event_repo.last_event_id, db, job_id=job_id)
+
     upgrade(db)
     blobs = open_blobs(settings)
     cleanup = getattr(blobs, "remove_stale_temp_files", None)
@@ -56,4 +71,6 @@ def build_services(settings: Settings) -> Services:
         queue=open_queue(settings, db, events.publish),
         secrets=load_secret_box(settings),
         events=events,
+        feeds=EventFeeds(events, read_events, last_event_id),
+        webhook_secret=load_webhook_secret(settings),
     )

@@ -62,6 +62,11 @@ class Blobs(Protocol):
         """Delete every blob under ``prefix/``; returns how many were removed."""
         ...
 
+    def copy_prefix(self, source: str, target: str) -> int:
+        """Copy every blob under ``source/`` to the same path under ``target/`` (within the
+        store: hard links on disk, server-side copies on S3); returns how many were copied."""
+        ...
+
     def check(self) -> None:
         """Raise :class:`~pdfq.errors.StorageError` unless the storage is reachable."""
         ...

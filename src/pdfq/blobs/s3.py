@@ -235,6 +235,24 @@ class S3Blobs:
                     removed += len(keys)
         return removed
 
+    def copy_prefix(self, source: str, target: str) -> int:
+        full, destination = self._key(source) + "/", self._key(target) + "/"
+        copied = 0
+        with _errors(f"copy {source} to {target}"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    # The managed copy switches to a multipart copy for large objects.
+                    self.client.copy(
+                        {"Bucket": self.bucket, "Key": item["Key"]},
+                        self.bucket,
+                        destination + item["Key"][len(full) :],
+                    )
+                    copied += 1
+        return copied
+
     def check(self) -> None:
         try:
             with _errors(f"reach bucket {self.bucket}"):

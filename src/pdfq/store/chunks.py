@@ -205,15 +205,25 @@ class _Lost(Exception):
 
 
 def _add_pages(
-    conn: Connection, claim: Claim, page_records: Sequence[PageRecord], now: datetime
+    conn: Connection,
+    claim: Claim,
+    page_records: Sequence[PageRecord],
+    events: Iterable[EventDraft],
+    now: datetime,
 ) -> None:
+    """Index the pages, count them on the job and record them with the events."""
+    progress = None
     if page_records:
         conn.execute(insert(pages), _page_rows(claim.job_id, page_records, now))
-        conn.execute(
+        counted = conn.execute(
             update(jobs)
             .where(jobs.c.id == claim.job_id)
             .values(pages_done=jobs.c.pages_done + len(page_records), updated_at=now)
-        )
+            .returning(jobs.c.pages_done, jobs.c.pages_total)
+        ).one()
+        progress = (counted.pages_done, counted.pages_total)
+    notes = page_notes(page_records)
+    insert_events(conn, claim.job_id, events, now, pages=notes, progress=progress)
 
 
 def record_chunk_progress(
@@ -233,8 +243,7 @@ def record_chunk_progress(
             ).rowcount
             if touched != 1:
                 raise _Lost
-            _add_pages(conn, claim, page_records, now)
-            insert_events(conn, claim.job_id, events, now, pages=page_notes(page_records))
+            _add_pages(conn, claim, page_records, events, now)
     except _Lost:
         return False
     return True
@@ -260,8 +269,7 @@ def finish_chunk(
             ).rowcount
             if done != 1:
                 raise _Lost
-            _add_pages(conn, claim, page_records, now)
-            insert_events(conn, claim.job_id, events, now, pages=page_notes(page_records))
+            _add_pages(conn, claim, page_records, events, now)
             counts = conn.execute(
                 update(jobs)
                 .where(jobs.c.id == claim.job_id)

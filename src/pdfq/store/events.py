@@ -1,7 +1,9 @@
 """Job events: the per-job history of transitions and notable steps (DESIGN §3).
 
 Events are written in the same transaction as the state change they describe, so the history
-never disagrees with the job row.
+never disagrees with the job row. Finished pages are events too (``pages``: which pages, by
+which method, and the job's progress after them), so one ordered log feeds both the history
+and the live stream, and a client resuming a stream from an event id misses nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from pdfq.domain import Event
 from pdfq.store.db import Database
@@ -20,8 +22,10 @@ from pdfq.store.tables import events
 EventDraft = tuple[str, dict[str, Any]]
 """An event before it is stored: ``(type, data)``."""
 
+PAGES = "pages"
+AFTER_PAGES = frozenset({"extracted", "merged", "succeeded", "failed", "canceled"})
 
-_INSERT = insert(events)
+_INSERT = insert(events).returning(events.c.id)
 
 
 def insert_events(
@@ -31,20 +35,27 @@ def insert_events(
     now: datetime,
     *,
     pages: Sequence[dict[str, Any]] = (),
+    progress: tuple[int, int | None] | None = None,
     notify: bool = True,
-) -> None:
-    """Insert event rows and (on PostgreSQL) announce them, with ``pages`` just finished, in
-    one notification sent when the transaction commits."""
+) -> int | None:
+    """Insert event rows, led by a ``pages`` event when ``pages`` just finished (with the job's
+    ``progress`` after them: pages done, pages total), and (on PostgreSQL) announce them in
+    one notification sent when the transaction commits. Returns the last event's id."""
     rows = [{"job_id": job_id, "type": kind, "at": now, "data": data} for kind, data in drafts]
-    if rows:
-        conn.execute(_INSERT, rows)
-    if notify and rows:
-        note: dict[str, Any] = {"job_id": job_id, "events": [r["type"] for r in rows]}
-        if pages:
-            note["pages"] = list(pages)
-        in_transaction(conn, "job", note)
-    elif notify and pages:
-        in_transaction(conn, "pages", {"job_id": job_id, "pages": list(pages)})
+    if pages:
+        done, total = progress if progress is not None else (None, None)
+        data = {"pages": list(pages), "pages_done": done, "pages_total": total}
+        # In the history the pages come after what happened on the way (scan, OCR notes) and
+        # before what ends the work (extracted, merged, succeeded, …).
+        at = next((i for i, r in enumerate(rows) if r["type"] in AFTER_PAGES), len(rows))
+        rows.insert(at, {"job_id": job_id, "type": PAGES, "at": now, "data": data})
+    if not rows:
+        return None
+    last: int = max(conn.execute(_INSERT, rows).scalars().all())
+    if notify:
+        types = [r["type"] for r in rows]
+        in_transaction(conn, "job", {"job_id": job_id, "events": types, "last_id": last})
+    return last
 
 
 def add_events(db: Database, *, job_id: str, drafts: Iterable[EventDraft], now: datetime) -> None:
@@ -52,11 +63,26 @@ def add_events(db: Database, *, job_id: str, drafts: Iterable[EventDraft], now: 
         insert_events(conn, job_id, drafts, now)
 
 
-def list_events(db: Database, *, job_id: str, after_id: int = 0, limit: int = 1000) -> list[Event]:
-    """The job's events in order, those with ``id > after_id`` (for resuming a stream)."""
+def list_events(
+    db: Database,
+    *,
+    job_id: str | Sequence[str],
+    after_id: int = 0,
+    since: datetime | None = None,
+    limit: int = 1000,
+) -> list[Event]:
+    """Events of one job (or several) in id order: those with ``id > after_id``, and with
+    ``since`` also those written since then whatever their id (a transaction that took its
+    ids earlier may commit later; a live reader looks back a little to catch it)."""
+    ids = [job_id] if isinstance(job_id, str) else list(job_id)
+    if not ids:
+        return []
+    newer = events.c.id > after_id
+    if since is not None:
+        newer = newer | (events.c.at >= since)
     query = (
         select(events)
-        .where(events.c.job_id == job_id, events.c.id > after_id)
+        .where(events.c.job_id.in_(ids) if len(ids) > 1 else events.c.job_id == ids[0], newer)
         .order_by(events.c.id)
         .limit(limit)
     )
@@ -65,3 +91,10 @@ def list_events(db: Database, *, job_id: str, after_id: int = 0, limit: int = 10
             Event(id=r.id, job_id=r.job_id, type=r.type, at=r.at, data=r.data)
             for r in conn.execute(query)
         ]
+
+
+def last_event_id(db: Database, *, job_id: str) -> int:
+    """The id of the job's newest event (0 when it has none)."""
+    query = select(func.max(events.c.id)).where(events.c.job_id == job_id)
+    with db.read() as conn:
+        return int(conn.execute(query).scalar() or 0)

@@ -8,7 +8,7 @@ records; they know nothing of HTTP or queues.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +35,7 @@ from pdfq.domain import (
     Options,
     Progress,
 )
+from pdfq.store import webhooks
 from pdfq.store.db import Database
 from pdfq.store.events import EventDraft, insert_events
 from pdfq.store.tables import chunks, jobs, pages
@@ -75,6 +76,8 @@ class JobRecord:
     run_after: datetime | None
     chunks_total: int | None
     chunks_done: int
+    dedupe_of: str | None
+    webhook_url: str | None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -111,6 +114,7 @@ class JobRecord:
             error=error,
             attempts=self.attempts,
             batch_id=self.batch_id,
+            dedupe_of=self.dedupe_of,
             created_at=self.created_at,
             started_at=self.started_at,
             finished_at=self.finished_at,
@@ -164,7 +168,51 @@ class NewJob:
     secret: bytes | None = None
     idempotency_key: str | None = None
     batch_id: str | None = None
+    webhook_url: str | None = None
+    """Where the end is announced (the job's own URL, else the server's default)."""
     extra_events: list[EventDraft] = field(default_factory=list)
+
+    def record(self, now: datetime) -> JobRecord:
+        """The queued job row."""
+        return JobRecord(
+            id=self.id,
+            tenant=self.tenant,
+            batch_id=self.batch_id,
+            status=JobStatus.QUEUED,
+            filename=self.filename,
+            size_bytes=self.size_bytes,
+            sha256=self.sha256,
+            options=self.options,
+            secret=self.secret,
+            idempotency_key=self.idempotency_key,
+            priority=self.options.priority,
+            attempts=0,
+            pages_total=None,
+            pages_done=0,
+            error_code=None,
+            error_message=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            result_attempt=None,
+            result_index=None,
+            findings=None,
+            run_after=None,
+            chunks_total=None,
+            chunks_done=0,
+            dedupe_of=None,
+            webhook_url=self.webhook_url,
+            created_at=now,
+            started_at=None,
+            finished_at=None,
+            updated_at=now,
+        )
+
+    def arrival_events(self) -> list[EventDraft]:
+        received: EventDraft = (
+            "received",
+            {"filename": self.filename, "size_bytes": self.size_bytes, "sha256": self.sha256},
+        )
+        return [received, ("stored", {}), *self.extra_events]
 
 
 # --- creating and reading -----------------------------------------------------------------
@@ -180,46 +228,21 @@ def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tup
     returned with ``created=False`` (also when two requests race with the same key).
     """
     now = now or utcnow()
-    record = JobRecord(
-        id=new.id,
-        tenant=new.tenant,
-        batch_id=new.batch_id,
-        status=JobStatus.QUEUED,
-        filename=new.filename,
-        size_bytes=new.size_bytes,
-        sha256=new.sha256,
-        options=new.options,
-        secret=new.secret,
-        idempotency_key=new.idempotency_key,
-        priority=new.options.priority,
-        attempts=0,
-        pages_total=None,
-        pages_done=0,
-        error_code=None,
-        error_message=None,
-        lease_owner=None,
-        lease_expires_at=None,
-        result_attempt=None,
-        result_index=None,
-        findings=None,
-        run_after=None,
-        chunks_total=None,
-        chunks_done=0,
-        created_at=now,
-        started_at=None,
-        finished_at=None,
-        updated_at=now,
-    )
-    received: EventDraft = (
-        "received",
-        {"filename": new.filename, "size_bytes": new.size_bytes, "sha256": new.sha256},
-    )
-    try:
+
+    def insert_one() -> JobRecord:
         with db.write() as conn:
-            conn.execute(_INSERT_JOB, record.to_row())
-            # No notification: nobody can be watching a job that did not exist.
-            events = [received, ("stored", {}), *new.extra_events]
-            insert_events(conn, new.id, events, now, notify=False)
+            return create_jobs(conn, [new], now)[0]
+
+    return insert_once(db, new, insert_one)
+
+
+def insert_once(
+    db: Database, new: NewJob, insert_job: Callable[[], JobRecord]
+) -> tuple[JobRecord, bool]:
+    """Run ``insert_job``; when it collides with the tenant's earlier job of the same
+    idempotency key, return that job instead. Returns ``(record, created)``."""
+    try:
+        return insert_job(), True
     except IntegrityError:
         if new.idempotency_key is None:
             raise
@@ -227,7 +250,17 @@ def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tup
         if existing is None:
             raise
         return existing, False
-    return record, True
+
+
+def create_jobs(conn: Connection, news: Sequence[NewJob], now: datetime) -> list[JobRecord]:
+    """Insert queued jobs with their arrival events, inside the caller's transaction."""
+    records = [new.record(now) for new in news]
+    if records:
+        conn.execute(_INSERT_JOB, [r.to_row() for r in records])
+    for new in news:
+        # No notification: nobody can be watching a job that did not exist.
+        insert_events(conn, new.id, new.arrival_events(), now, notify=False)
+    return records
 
 
 # Statements on hot paths are built once: building a SQLAlchemy statement costs more than
@@ -482,7 +515,7 @@ _PROGRESS_SET: dict[str, Any] = {
     "findings": func.coalesce(bindparam("found", type_=_JSON_OR_NULL), jobs.c.findings),
     "updated_at": bindparam("now"),
 }
-_PROGRESS = update(jobs).where(_THIS_ATTEMPT).values(_PROGRESS_SET)
+_PROGRESS = update(jobs).where(_THIS_ATTEMPT).values(_PROGRESS_SET).returning(jobs)
 _ENDED_SET: dict[str, Any] = {
     **_PROGRESS_SET,
     "finished_at": bindparam("now"),
@@ -501,6 +534,7 @@ _SUCCEED = (
             "result_index": bindparam("index", type_=JSON),
         }
     )
+    .returning(jobs)
 )
 _FAIL = (
     update(jobs)
@@ -513,6 +547,7 @@ _FAIL = (
             "error_message": bindparam("message"),
         }
     )
+    .returning(jobs)
 )
 _INSERT_PAGES = insert(pages)
 
@@ -530,14 +565,33 @@ def _apply(
     """Run one compare-and-set with its page rows and events, all or nothing."""
     try:
         with db.write() as conn:
-            if conn.execute(statement, params).rowcount != 1:
+            row = conn.execute(statement, params).first()
+            if row is None:
                 raise _Lost
             if page_records:
                 conn.execute(_INSERT_PAGES, _page_rows(job_id, page_records, now))
-            insert_events(conn, job_id, events, now, pages=page_notes(page_records))
+            progress = (row.pages_done, row.pages_total)
+            notes = page_notes(page_records)
+            insert_events(conn, job_id, events, now, pages=notes, progress=progress)
+            if row.status != RUNNING:
+                ended(conn, JobRecord.from_row(row), now)
     except _Lost:
         return False
     return True
+
+
+def ended(conn: Connection, record: JobRecord, now: datetime) -> None:
+    """What follows a job's end inside the transaction that ends it: its webhook delivery."""
+    url = record.webhook_url
+    if url:
+        webhooks.enqueue(
+            conn,
+            job_id=record.id,
+            url=url,
+            event=f"job.{record.status.value}",
+            payload=record.to_job().model_dump_json(),
+            now=now,
+        )
 
 
 def page_notes(page_records: Sequence[PageRecord]) -> list[dict[str, Any]]:
@@ -663,10 +717,14 @@ def requeue(
         event = ("retried", {"attempt": attempt, "reason": reason})
         new_status = JobStatus.QUEUED
     with db.write() as conn:
-        result = conn.execute(update(jobs).where(_running(job_id, attempt)).values(values))
-        if result.rowcount != 1:
+        row = conn.execute(
+            update(jobs).where(_running(job_id, attempt)).values(values).returning(jobs)
+        ).first()
+        if row is None:
             return None
         insert_events(conn, job_id, [event], now)
+        if new_status == JobStatus.FAILED:
+            ended(conn, JobRecord.from_row(row), now)
     return new_status
 
 
@@ -721,7 +779,7 @@ def cancel(
     if record.status.is_terminal:
         return record, record.status
     with db.write() as conn:
-        result = conn.execute(
+        row = conn.execute(
             update(jobs)
             .where(jobs.c.id == job_id, jobs.c.status.in_([QUEUED, RUNNING]))
             .values(
@@ -734,12 +792,15 @@ def cancel(
                 lease_expires_at=None,
                 secret=None,
             )
-        )
-        if result.rowcount == 1:
+            .returning(jobs)
+        ).first()
+        if row is not None:
             insert_events(conn, job_id, [("canceled", {"was": record.status.value})], now)
-    if result.rowcount != 1:  # it ended meanwhile: report what it became
+            canceled = JobRecord.from_row(row)
+            ended(conn, canceled, now)
+    if row is None:  # it ended meanwhile: report what it became
         return cancel(db, job_id=job_id, tenant=tenant, now=now)
-    return get_job(db, job_id=job_id), record.status
+    return canceled, record.status
 
 
 def retry(

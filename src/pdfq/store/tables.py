@@ -1,4 +1,5 @@
-"""SQLAlchemy Core tables of the job store: jobs, pages and events.
+"""SQLAlchemy Core tables of the job store: jobs, pages, chunks, events, batches and webhook
+deliveries.
 
 The same definitions serve SQLite (embedded) and PostgreSQL (distributed). Alembic migrations
 in ``migrations/`` create them; a test checks the two never drift apart.
@@ -96,6 +97,11 @@ jobs = Table(
     # Fan-out: a large document is split into page-range chunks run in parallel.
     Column("chunks_total", Integer, nullable=True),
     Column("chunks_done", Integer, nullable=False, server_default="0"),
+    # A job answered from the result of an identical earlier one (same file, same options).
+    Column("dedupe_of", String(36), nullable=True),
+    # Where the job's end is announced: its own webhook_url, or the server's default when the
+    # job was created (kept apart from the options, so a default never shows to clients).
+    Column("webhook_url", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
@@ -107,6 +113,7 @@ jobs = Table(
     Index(None, "tenant", "status", "id"),
     Index(None, "status", "lease_expires_at"),
     Index(None, "batch_id"),
+    Index(None, "tenant", "sha256"),
 )
 
 pages = Table(
@@ -155,4 +162,36 @@ events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("data", JSON, nullable=False),
     Index(None, "job_id", "id"),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    # Files refused on arrival (each with its code and message); they have no job.
+    Column("rejected", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "tenant", "id"),
+)
+
+# The outbox of webhook calls: written in the transaction that ends the job, so a delivery is
+# never lost to a crash; sent (and retried) by whichever API process claims it.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("job_id", String(36), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "job_id"),
 )

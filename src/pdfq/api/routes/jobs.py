@@ -1,4 +1,4 @@
-"""Job routes: submit, read, list, cancel, retry, delete, and the event history."""
+"""Job routes: submit, read (with a long poll), list, cancel, retry and delete."""
 
 from __future__ import annotations
 
@@ -6,25 +6,21 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import ValidationError
 
 from pdfq import results
 from pdfq.api.deps import PrincipalDep, ServicesDep
 from pdfq.api.events import may_have_ended
+from pdfq.api.intake import admit, check_capacity, parse_options, webhook_for
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
 from pdfq.api.upload import receive_upload
 from pdfq.blobs import BlobWriter
-from pdfq.domain import Event, Job, JobPage, JobStatus, Options, new_id
-from pdfq.errors import Conflict, InvalidOptions, NotFound, QueueFull
-from pdfq.store import events as event_repo
+from pdfq.domain import Job, JobPage, JobStatus, new_id
+from pdfq.errors import Conflict, NotFound
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import JobRecord, NewJob
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-
-OPTION_FIELDS = frozenset(Options.model_fields)
-SECRET_FIELDS = frozenset({"password"})
 
 SUBMIT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -42,6 +38,7 @@ SUBMIT_BODY: dict[str, Any] = {
                         "password": {"type": "string", "format": "password"},
                         "webhook_url": {"type": "string", "format": "uri"},
                         "priority": {"type": "integer", "minimum": -10, "maximum": 10},
+                        "dedupe": {"type": "boolean", "default": True},
                     },
                 }
             }
@@ -59,20 +56,6 @@ def job_response(
         media_type="application/json",
         headers=headers,
     )
-
-
-def parse_options(fields: dict[str, str]) -> tuple[Options, str | None]:
-    """Form fields → job options and the (secret) password. Raises InvalidOptions."""
-    unknown = set(fields) - OPTION_FIELDS - SECRET_FIELDS
-    if unknown:
-        raise InvalidOptions(f"unknown field(s): {', '.join(sorted(unknown))}")
-    password = fields.get("password") or None
-    data = {k: v for k, v in fields.items() if k in OPTION_FIELDS and v.strip() != ""}
-    try:
-        return Options.model_validate(data), password
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InvalidOptions(problems) from exc
 
 
 async def load_job(services: Services, job_id: str, tenant: str) -> JobRecord:
@@ -119,9 +102,7 @@ async def submit_job(
         )
         if first is not None:
             return _replayed(first)
-    depth = await services.queue_depth()
-    if depth >= services.settings.max_queued_jobs:
-        raise QueueFull(f"{depth} jobs are waiting; try again shortly", retry_after=5)
+    await check_capacity(services)
 
     job_id = new_id()
 
@@ -144,8 +125,9 @@ async def submit_job(
             options=options,
             secret=services.secrets.encrypt(password) if password else None,
             idempotency_key=idempotency_key,
+            webhook_url=webhook_for(services, options),
         )
-        record, created = await blocking(_create_and_enqueue, services, new)
+        record, created = await blocking(admit, services, new)
     except BaseException:
         await blocking(services.blobs.delete_prefix, job_id)
         raise
@@ -153,13 +135,6 @@ async def submit_job(
         await blocking(services.blobs.delete_prefix, job_id)
         return _replayed(record)
     return job_response(record.to_job(), 202, {"Location": f"/v1/jobs/{job_id}"})
-
-
-def _create_and_enqueue(services: Services, new: NewJob) -> tuple[JobRecord, bool]:
-    record, created = repo.create_job(services.db, new=new)
-    if created:
-        services.queue.enqueue(record.id, priority=record.priority)
-    return record, created
 
 
 @router.get("", response_model=JobPage, summary="List jobs, newest first")
@@ -273,15 +248,5 @@ def _delete(services: Services, job_id: str, tenant: str) -> Response:
         services.queue.cancel(job_id)
     repo.delete_job(services.db, job_id=job_id)
     services.blobs.delete_prefix(job_id)
+    services.events.publish("job", {"job_id": job_id, "status": None})
     return Response(status_code=204)
-
-
-@router.get("/{job_id}/events", response_model=list[Event], summary="The job's event history")
-async def list_events(
-    job_id: str,
-    services: ServicesDep,
-    principal: PrincipalDep,
-    after: Annotated[int, Query(ge=0)] = 0,
-) -> list[Event]:
-    await load_job(services, job_id, principal.tenant)
-    return await blocking(event_repo.list_events, services.db, job_id=job_id, after_id=after)
