@@ -1,6 +1,7 @@
-"""The ``pdfq`` command line (Typer): serve, worker, migrate and the client commands.
+"""The ``pdfq`` command line (Typer): serve, worker, migrate, webhook-secret, and the client
+commands of :mod:`pdfq.cli_client` (submit, status, result, jobs, watch).
 
-Every flag mirrors a ``PDFQ_*`` environment variable, named in its help text; flags win.
+Every server flag mirrors a ``PDFQ_*`` environment variable, named in its help text; flags win.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pdfq import cli_client
 from pdfq.config import Settings
 
 app = typer.Typer(
@@ -118,6 +120,18 @@ def migrate() -> None:
     settings = Settings()
     upgrade(Database(settings.database_url))
     typer.echo("database is up to date")
+
+
+@app.command("webhook-secret")
+def webhook_secret() -> None:
+    """Print the key that signs webhook calls (PDFQ_WEBHOOK_SECRET, or the generated one in
+    the data folder), for receivers to verify X-Pdfq-Signature."""
+    from pdfq.crypto import load_webhook_secret
+
+    typer.echo(load_webhook_secret(Settings()).decode())
+
+
+cli_client.register(app)
 
 
 def main() -> None:

@@ -37,3 +37,22 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
         waits = [backoff_seconds(attempt, base=5.0, cap=60.0) for _ in range(200)]
         assert all(top / 2 <= w <= top for w in waits)
         assert max(waits) - min(waits) > top / 10  # jittered, not fixed
+
+
+def test_the_verification_in_the_docs_accepts_what_the_server_signs() -> None:
+    import re
+    import time
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S)
+    assert code is not None
+    namespace: dict[str, object] = {}
+    exec(code.group(1), namespace)
+    documented = namespace["verify"]
+    assert callable(documented)
+    header = sign(SECRET, BODY)
+    assert documented(SECRET, header, BODY)
+    assert not documented(SECRET, header, BODY + b"x")
+    assert not documented(b"other", header, BODY)
+    assert not documented(SECRET, sign(SECRET, BODY, int(time.time()) - 600), BODY)
