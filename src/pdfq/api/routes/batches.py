@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from pdfq import results
 from pdfq.api.deps import PrincipalDep, ServicesDep
 from pdfq.api.errors import HTTP_STATUS
 from pdfq.api.intake import admit_batch, check_capacity, parse_options, webhook_for
-from pdfq.api.routes.jobs import SUBMIT_BODY
+from pdfq.api.routes.jobs import upload_body
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
 from pdfq.api.upload import FilePart, receive_upload
@@ -23,28 +21,13 @@ from pdfq.store.jobs import NewJob
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
-_SUBMIT_SCHEMA = SUBMIT_BODY["requestBody"]["content"]["multipart/form-data"]["schema"]
-BATCH_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        **_SUBMIT_SCHEMA["properties"],
-                        "file": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "One part per file, each named `file` (or `files`).",
-                        },
-                    },
-                }
-            }
-        },
+BATCH_BODY = upload_body(
+    {
+        "type": "array",
+        "items": {"type": "string", "format": "binary"},
+        "description": "One part per file, each named `file` (or `files`).",
     }
-}
+)
 
 
 def batch_summary(services: Services, batch: BatchRecord) -> Batch:

@@ -22,29 +22,30 @@ from pdfq.store.jobs import JobRecord, NewJob
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-SUBMIT_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "ocr": {"type": "string", "enum": ["auto", "always", "never"]},
-                        "languages": {"type": "string", "example": "eng+deu"},
-                        "pages": {"type": "string", "example": "1-5,8"},
-                        "password": {"type": "string", "format": "password"},
-                        "webhook_url": {"type": "string", "format": "uri"},
-                        "priority": {"type": "integer", "minimum": -10, "maximum": 10},
-                        "dedupe": {"type": "boolean", "default": True},
-                    },
-                }
-            }
-        },
-    }
+OPTION_SCHEMA: dict[str, Any] = {
+    "ocr": {"type": "string", "enum": ["auto", "always", "never"]},
+    "languages": {"type": "string", "example": "eng+deu"},
+    "pages": {"type": "string", "example": "1-5,8"},
+    "password": {"type": "string", "format": "password"},
+    "webhook_url": {"type": "string", "format": "uri"},
+    "priority": {"type": "integer", "minimum": -10, "maximum": 10},
+    "dedupe": {"type": "boolean", "default": True},
 }
+
+
+def upload_body(file_schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI description of a multipart upload: the file part(s) and the options."""
+    schema = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {"file": file_schema, **OPTION_SCHEMA},
+    }
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
+SUBMIT_BODY = upload_body({"type": "string", "format": "binary"})
 
 
 def job_response(
