@@ -24,6 +24,8 @@ import aiohttp
 import httpx
 
 BENCH_DATA = Path(__file__).resolve().parent.parent / ".bench-data"
+DATA_DIRS: dict[str, Path] = {}
+"""The data folder of each running benchmark server, by URL."""
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -93,6 +95,7 @@ def server(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
             start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
+        DATA_DIRS[url] = Path(tmp) / "data"
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:

@@ -45,13 +45,22 @@ def serve(
             help="Log every HTTP request [env: PDFQ_ACCESS_LOG].", envvar="PDFQ_ACCESS_LOG"
         ),
     ] = True,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Serve without API keys on a non-loopback address: anyone who can reach it "
+            "may use it [env: PDFQ_INSECURE].",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API (and, with PDFQ_QUEUE=local, the worker pool)."""
     import uvicorn
 
     from pdfq.api import create_app
 
-    settings = _settings(host=host, port=port, workers=workers)
+    settings = _settings(host=host, port=port, workers=workers, insecure=insecure or None)
+    _refuse_open_exposure(settings)
     # The event loop shares the GIL with the I/O threads; a shorter switch interval than
     # Python's 5 ms keeps a thread's burst of work from delaying every waiting request.
     sys.setswitchinterval(0.001)
@@ -62,6 +71,51 @@ def serve(
         log_config=None,
         access_log=access_log,
         timeout_graceful_shutdown=15,
+    )
+
+
+def _refuse_open_exposure(settings: Settings) -> None:
+    """Without API keys the API is open to whoever reaches it: loopback only, unless told."""
+    import ipaddress
+
+    import structlog
+
+    from pdfq.logs import configure_logging
+    from pdfq.store import Database, upgrade
+    from pdfq.store.keys import live_key_count
+
+    configure_logging(settings)
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        upgrade(db)
+        keys = live_key_count(db)
+    finally:
+        db.dispose()
+    if keys:
+        return
+    try:
+        loopback = ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        loopback = settings.host == "localhost"
+    log = structlog.get_logger("pdfq.cli")
+    if loopback:
+        log.warning(
+            "no API keys: the API is open to every local user; create one with "
+            "`pdfq keys create --tenant NAME` before exposing it",
+            host=settings.host,
+        )
+        return
+    if not settings.insecure:
+        typer.echo(
+            f"refusing to serve on {settings.host} without API keys: anyone who can reach it "
+            "could use it. Create a key (`pdfq keys create --tenant NAME`), bind to 127.0.0.1, "
+            "or pass --insecure (PDFQ_INSECURE=true) if something in front of pdfq "
+            "authenticates callers.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    log.warning(
+        "serving without API keys on a non-loopback address (--insecure)", host=settings.host
     )
 
 
@@ -129,6 +183,81 @@ def webhook_secret() -> None:
     from pdfq.crypto import load_webhook_secret
 
     typer.echo(load_webhook_secret(Settings()).decode())
+
+
+keys_app = typer.Typer(help="Create, list and revoke API keys (each belongs to a tenant).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="The tenant the key acts for.")],
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated: submit, read, admin.")
+    ] = "submit,read",
+    name: Annotated[str, typer.Option(help="A note to tell keys apart.")] = "",
+) -> None:
+    """Create a key and print it (this once: only its hash is stored)."""
+    from pdfq.store import Database, upgrade
+    from pdfq.store import keys as key_repo
+
+    try:
+        scope_set = key_repo.parse_scopes(scopes)
+        key_repo.check_tenant(tenant)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    db = Database(Settings().database_url, pool_size=1)
+    upgrade(db)
+    record, token = key_repo.create_key(db, tenant=tenant, scopes=scope_set, name=name)
+    typer.echo(token)
+    typer.echo(
+        f"key {record.id} for tenant {record.tenant} ({','.join(sorted(record.scopes))}): "
+        "store it now, it cannot be shown again",
+        err=True,
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+) -> None:
+    """List keys (never their secrets)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pdfq.store import Database, upgrade
+    from pdfq.store import keys as key_repo
+
+    db = Database(Settings().database_url, pool_size=1)
+    upgrade(db)
+    table = Table(title="API keys")
+    for column in ("id", "tenant", "scopes", "name", "created", "last used", "revoked"):
+        table.add_column(column)
+    for key in key_repo.list_keys(db, tenant=tenant):
+        table.add_row(
+            key.id,
+            key.tenant,
+            ",".join(sorted(key.scopes)),
+            key.name,
+            key.created_at.strftime("%Y-%m-%d %H:%M"),
+            key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "-",
+            key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "",
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see keys list).")],
+) -> None:
+    """Revoke a key: API processes refuse it within two seconds."""
+    from pdfq.store import Database
+    from pdfq.store import keys as key_repo
+
+    if not key_repo.revoke_key(Database(Settings().database_url, pool_size=1), key_id=key_id):
+        typer.echo(f"no live key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
 
 
 cli_client.register(app)

@@ -28,7 +28,7 @@ from typing import IO, Any, Literal, overload
 import httpx
 
 from pdfq.domain import Batch, DocumentResult, Event, Job, JobPage, JobStatus, PageResult
-from pdfq.errors import PdfqError, QueueFull, Unavailable, error_for_code
+from pdfq.errors import PdfqError, TooManyRequests, Unavailable, error_for_code
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 ResultFormat = Literal["json", "markdown", "text"]
@@ -94,8 +94,9 @@ def raise_for_answer(response: httpx.Response) -> None:
         exc = error_for_code(code, message)
     except ValueError:  # a code this client does not know yet
         exc = PdfqError(message)
-    if isinstance(exc, QueueFull):
+    if isinstance(exc, TooManyRequests):
         exc.retry_after = int(response.headers.get("Retry-After", "5") or 5)
+        exc.limit = error.get("limit")
     exc.details["status_code"] = response.status_code
     raise exc
 

@@ -19,6 +19,22 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
 OCR_PROVIDERS = ("tesseract", "rapidocr", "openai")
+REJECTABLE_FINDINGS = (
+    "javascript",
+    "launch_actions",
+    "uri_actions",
+    "submit_form_actions",
+    "import_data_actions",
+    "remote_goto_actions",
+    "embedded_goto_actions",
+    "embedded_files",
+    "embedded_file_names",
+    "xfa",
+    "open_action",
+    "additional_actions",
+    "encrypted",
+    "damaged_objects",
+)
 
 
 def _cpu_count() -> int:
@@ -265,6 +281,52 @@ class Settings(BaseSettings):
         "kept in `<data dir>/secret.key` (set it explicitly when several hosts share a store).",
     )
 
+    # --- tenants: quotas and fairness -------------------------------------------------------
+    tenant_rate_per_second: float = Field(
+        0.0,
+        ge=0,
+        description="Requests per second one tenant may make to `/v1` (a token bucket per API "
+        "process, refilled at this rate; `PDFQ_TENANT_BURST` deep). 0: no limit.",
+    )
+    tenant_burst: int = Field(
+        50, ge=1, description="Requests a tenant may make at once before its rate applies."
+    )
+    tenant_max_queued: int = Field(
+        0,
+        ge=0,
+        description="Queued jobs one tenant may have; uploads beyond it get 429. 0: no limit "
+        "(the global `PDFQ_MAX_QUEUED_JOBS` still applies).",
+    )
+    tenant_max_running: int = Field(
+        0,
+        ge=0,
+        description="Jobs (or chunks of large jobs) of one tenant that run at once; more wait "
+        "in the queue. 0: no limit (the fair order across tenants still applies).",
+    )
+
+    insecure: bool = Field(
+        False,
+        description="Let `pdfq serve` run without API keys on a non-loopback address (when "
+        "something in front of pdfq authenticates callers). Without keys and without this, "
+        "it refuses to start on such an address.",
+    )
+
+    # --- hostile input ------------------------------------------------------------------------
+    reject_findings: str = Field(
+        "",
+        description="Safety-scan findings that fail a job `unsafe_pdf`, comma-separated: "
+        "`javascript`, `launch_actions`, `uri_actions`, `submit_form_actions`, "
+        "`import_data_actions`, `remote_goto_actions`, `embedded_goto_actions`, "
+        "`embedded_files`, `embedded_file_names`, `xfa`, `open_action`, "
+        "`additional_actions`, `encrypted`, `damaged_objects`. Empty: findings are recorded "
+        "on the job (`scanned` event) and nothing is refused for them.",
+    )
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow webhooks to private, loopback and link-local addresses (checked when "
+        "the job is submitted and again, after DNS resolution, when each call is made).",
+    )
+
     # --- logging ---------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."
@@ -296,6 +358,28 @@ class Settings(BaseSettings):
                 f"unknown OCR provider {', '.join(unknown)}; known: {', '.join(OCR_PROVIDERS)}"
             )
         return ",".join(names)
+
+    @field_validator("reject_findings")
+    @classmethod
+    def _check_reject_findings(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in REJECTABLE_FINDINGS]
+        if unknown:
+            raise ValueError(
+                f"unknown finding {', '.join(unknown)}; known: {', '.join(REJECTABLE_FINDINGS)}"
+            )
+        return ",".join(names)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("PDFQ_WEBHOOK_URL must be an http:// or https:// URL")
+        return value
+
+    @property
+    def rejected_findings(self) -> frozenset[str]:
+        return frozenset(n for n in self.reject_findings.split(",") if n)
 
     @model_validator(mode="after")
     def _check_shape(self) -> Settings:

@@ -57,6 +57,10 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     QUEUE_FULL = "queue_full"
     UNAVAILABLE = "unavailable"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
+    QUOTA_EXCEEDED = "quota_exceeded"
 
 
 class OcrMode(StrEnum):

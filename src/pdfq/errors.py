@@ -11,7 +11,8 @@
     ├── TransientError        the infrastructure hiccupped; the step is retried
     │   └── StorageError, Unavailable
     └── ApiError              request-level answers
-        └── NotFound, Conflict, QueueFull
+        ├── NotFound, Conflict, Unauthorized, Forbidden
+        └── TooManyRequests   QueueFull, RateLimited, QuotaExceeded (429 with Retry-After)
 
 Domain code raises these; the HTTP layer maps codes to statuses in one place
 (``pdfq.api.errors``). The docstring of each class is its default message.
@@ -168,14 +169,50 @@ class Conflict(ApiError):
     code = ErrorCode.CONFLICT
 
 
-class QueueFull(ApiError):
+class Unauthorized(ApiError):
+    """A valid API key is required: send `Authorization: Bearer <key>`."""
+
+    code = ErrorCode.UNAUTHORIZED
+
+
+class Forbidden(ApiError):
+    """This API key may not do that."""
+
+    code = ErrorCode.FORBIDDEN
+
+
+class TooManyRequests(ApiError):
+    """A limit was reached; try again after ``retry_after`` seconds. ``limit`` names it."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int = 5,
+        limit: str | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, limit=limit, **details)
+        self.retry_after = retry_after
+        self.limit = limit
+
+
+class QueueFull(TooManyRequests):
     """Too many jobs are waiting; try again later."""
 
     code = ErrorCode.QUEUE_FULL
 
-    def __init__(self, message: str | None = None, *, retry_after: int = 5, **details: Any) -> None:
-        super().__init__(message, retry_after=retry_after, **details)
-        self.retry_after = retry_after
+
+class RateLimited(TooManyRequests):
+    """Too many requests; slow down."""
+
+    code = ErrorCode.RATE_LIMITED
+
+
+class QuotaExceeded(TooManyRequests):
+    """The tenant has as many jobs waiting as it may."""
+
+    code = ErrorCode.QUOTA_EXCEEDED
 
 
 _BY_CODE: dict[ErrorCode, type[PdfqError]] = {}
@@ -183,7 +220,8 @@ _BY_CODE: dict[ErrorCode, type[PdfqError]] = {}
 
 def _index(cls: type[PdfqError]) -> None:
     for sub in cls.__subclasses__():
-        _BY_CODE.setdefault(sub.code, sub)
+        if "code" in vars(sub):  # groups (InputError, …) only inherit a code
+            _BY_CODE.setdefault(sub.code, sub)
         _index(sub)
 
 

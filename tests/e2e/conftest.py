@@ -29,4 +29,6 @@ def cluster_env(pg_url: str, s3_bucket: str, s3_endpoint: str, redis_url: str) -
         "PDFQ_LEASE_SECONDS": "3",
         "PDFQ_SWEEP_INTERVAL_SECONDS": "1",
         "PDFQ_LOG_LEVEL": "info",
+        # Webhook receivers in these tests listen on this machine (a private address).
+        "PDFQ_WEBHOOK_ALLOW_PRIVATE": "true",
     }

@@ -196,3 +196,39 @@ def test_streams_batches_reuse_and_webhooks_across_hosts(cluster: Cluster) -> No
             time.sleep(0.05)
         assert len(receiver.calls) == 1
         assert json.loads(receiver.calls[0][1])["id"] == job_id
+
+
+def test_celery_workers_take_jobs_in_the_fair_order(cluster: Cluster) -> None:
+    """A job message is a turn for the next job in the store's order: another tenant's single
+    upload does not wait behind a batch whose messages were queued first."""
+    from pdfq.store import Database
+    from pdfq.store import keys as key_repo
+
+    db = Database(cluster.env["PDFQ_DATABASE_URL"])
+    tokens = {
+        tenant: key_repo.create_key(db, tenant=tenant, scopes=frozenset({"submit", "read"}))[1]
+        for tenant in ("big", "small")
+    }
+    db.dispose()
+    time.sleep(2.1)  # the API notices keys within two seconds
+    big = {"Authorization": f"Bearer {tokens['big']}"}
+    small = {"Authorization": f"Bearer {tokens['small']}"}
+    with cluster.client() as client:
+        files = [
+            (
+                "file",
+                (f"{n}.pdf", samples.text_pdf(pages=1, words_per_page=20 + n), "application/pdf"),
+            )
+            for n in range(40)
+        ]
+        batch = client.post("/v1/batches", files=files, headers=big).json()
+        single = submit(client, samples.report_pdf(title="Small"), headers=small).json()["id"]
+        client.headers.update(small)
+        mine = wait_job(client, single, timeout=60)
+        assert mine["status"] == "succeeded", cluster.logs()
+        client.headers.update(big)
+        theirs = [client.get(f"/v1/jobs/{j['id']}").json() for j in batch["jobs"]]
+    waiting = [j for j in theirs if j["started_at"] is None or j["started_at"] > mine["created_at"]]
+    overtook = [j for j in waiting if j["started_at"] and j["started_at"] < mine["started_at"]]
+    assert len(waiting) >= 20, len(waiting)  # there was a backlog to be starved by
+    assert len(overtook) <= 3, len(overtook)

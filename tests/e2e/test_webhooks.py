@@ -20,7 +20,12 @@ from tests.helpers import (
     wait_until,
 )
 
-FAST = {"webhook_backoff_seconds": 0.05, "webhook_backoff_max_seconds": 0.2}
+# The receivers of these tests listen on this machine: a private address, refused by default.
+FAST = {
+    "webhook_backoff_seconds": 0.05,
+    "webhook_backoff_max_seconds": 0.2,
+    "webhook_allow_private": True,
+}
 
 
 def secret_of(client) -> bytes:
@@ -90,12 +95,53 @@ def test_failed_and_canceled_jobs_are_announced_too_and_the_default_url_stays_hi
         assert {json.loads(body)["id"] for _, body in receiver.calls} == {bad["id"], busy, queued}
 
 
-def test_an_invalid_webhook_url_is_refused(make_client) -> None:
+def test_an_invalid_or_private_webhook_url_is_refused(make_client) -> None:
     client = make_client()
-    for url in ("ftp://example.com/x", "not a url", "http://"):
+    for url in (
+        "ftp://example.com/x",
+        "not a url",
+        "http://",
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "http://api.localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data",  # cloud metadata
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://0.0.0.0/hook",
+    ):
         response = submit(client, samples.report_pdf(), webhook_url=url)
         assert response.status_code == 400, url
         assert response.json()["error"]["code"] == "invalid_options"
+    assert (
+        submit(client, samples.report_pdf(), webhook_url="https://hooks.example.com/x").status_code
+        == 202
+    )
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused_when_called(
+    make_client, monkeypatch
+) -> None:
+    import anyio
+
+    real = anyio.getaddrinfo
+
+    async def resolve(host, port, **kwargs):
+        if host == "hooks.example.com":  # a public-looking name pointing inside
+            return await real("127.0.0.1", port, **kwargs)
+        return await real(host, port, **kwargs)
+
+    monkeypatch.setattr(anyio, "getaddrinfo", resolve)
+    client = make_client(webhook_backoff_seconds=0.05, webhook_max_attempts=1)
+    with WebhookReceiver() as receiver:
+        port = receiver.url.split(":")[2].split("/")[0]
+        hook = f"http://hooks.example.com:{port}/hook"
+        job_id = submit(client, samples.report_pdf(), webhook_url=hook).json()["id"]
+        wait_until(lambda: any(e["type"] == "webhook_gave_up" for e in events_of(client, job_id)))
+        assert receiver.calls == []
+    gave_up = next(e for e in events_of(client, job_id) if e["type"] == "webhook_gave_up")
+    assert "public addresses" in gave_up["data"]["error"]
 
 
 @pytest.mark.slow
@@ -106,6 +152,7 @@ def test_a_pending_delivery_survives_a_server_restart(tmp_path: Path) -> None:
         "PDFQ_WEBHOOK_BACKOFF_SECONDS": "0.2",
         "PDFQ_WEBHOOK_BACKOFF_MAX_SECONDS": "0.5",
         "PDFQ_WEBHOOK_MAX_ATTEMPTS": "1000",
+        "PDFQ_WEBHOOK_ALLOW_PRIVATE": "true",
     }
     server = LiveServer(tmp_path / "data", **env).start()
     try:

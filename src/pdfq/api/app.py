@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 import pdfq
 from pdfq.api.errors import install_error_handlers
+from pdfq.api.openapi import install_openapi
 from pdfq.api.routes import batches, events, health, jobs, results
 from pdfq.api.services import Services, build_services
 from pdfq.api.threads import blocking
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(jobs.router)
     app.include_router(results.router)
     app.include_router(events.router)

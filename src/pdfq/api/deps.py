@@ -1,15 +1,17 @@
 """Named FastAPI dependencies shared by the route modules.
 
 They are ``async`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread.
+A route declares what it needs with one of ``ReaderDep``, ``SubmitterDep`` or ``AdminDep``:
+the caller's :class:`~pdfq.api.auth.Principal`, checked for that scope and rate-limited.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
+from pdfq.api.auth import Principal
 from pdfq.api.services import Services
 
 
@@ -18,21 +20,33 @@ async def get_services(request: Request) -> Services:
     return services
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: their tenant and what they may do."""
-
-    tenant: str
-    scopes: frozenset[str]
-
-
-ALL_SCOPES = frozenset({"submit", "read", "admin"})
-ANONYMOUS = Principal(tenant="default", scopes=ALL_SCOPES)
-
-
-async def get_principal() -> Principal:
-    return ANONYMOUS
-
-
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_principal(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    principal = await services.auth.principal(authorization)
+    services.limiter.check(principal.tenant)
+    return principal
+
+
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def reader(principal: PrincipalDep) -> Principal:
+    return principal.require("read")
+
+
+async def submitter(principal: PrincipalDep) -> Principal:
+    return principal.require("submit")
+
+
+async def admin(principal: PrincipalDep) -> Principal:
+    return principal.require("admin")
+
+
+ReaderDep = Annotated[Principal, Depends(reader)]
+SubmitterDep = Annotated[Principal, Depends(submitter)]
+AdminDep = Annotated[Principal, Depends(admin)]

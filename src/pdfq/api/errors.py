@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pdfq.domain import ErrorCode
-from pdfq.errors import PdfqError, QueueFull
+from pdfq.errors import PdfqError, TooManyRequests, Unauthorized
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +34,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.QUEUE_FULL: 429,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.QUOTA_EXCEEDED: 429,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.STORAGE_ERROR: 503,
 }
@@ -47,13 +51,18 @@ def error_response(exc: PdfqError, *, close: bool = False) -> JSONResponse:
     """The JSON answer for an error; ``close`` drops the connection after it (unread body)."""
     status = HTTP_STATUS.get(exc.code, 500)
     headers = {}
-    if isinstance(exc, QueueFull):
+    extra: dict[str, Any] = {}
+    if isinstance(exc, TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
+        extra = {"limit": exc.limit, "retry_after": exc.retry_after}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="pdfq"'
     if close:
         headers["Connection"] = "close"
     if status >= 500:
         log.error("request failed", code=exc.code.value, reason=exc.message)
-    return JSONResponse(error_body(exc.code, exc.message), status_code=status, headers=headers)
+    body = error_body(exc.code, exc.message, **extra)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _pdfq_error(request: Request, exc: Exception) -> JSONResponse:

@@ -13,8 +13,10 @@ from pydantic import ValidationError
 
 from pdfq import results
 from pdfq.api.services import Services
+from pdfq.api.threads import blocking
 from pdfq.domain import Options, RejectedFile
-from pdfq.errors import InvalidOptions, PdfqError, QueueFull
+from pdfq.errors import InvalidOptions, PdfqError, QueueFull, QuotaExceeded
+from pdfq.notify.addresses import check_url
 from pdfq.store import batches as batch_repo
 from pdfq.store import dedupe
 from pdfq.store import jobs as repo
@@ -41,18 +43,39 @@ def parse_options(fields: dict[str, str]) -> tuple[Options, str | None]:
         raise InvalidOptions(problems) from exc
 
 
-async def check_capacity(services: Services, adding: int = 1) -> None:
-    """Refuse with 429 when the queue cannot take ``adding`` more jobs."""
+async def check_capacity(services: Services, tenant: str, adding: int = 1) -> None:
+    """Refuse with 429 when the queue, or the tenant's share of it, cannot take ``adding``
+    more jobs."""
+    quota = services.settings.tenant_max_queued
+    if quota:
+        queued = await blocking(repo.count_queued, services.db, tenant=tenant)
+        if queued + adding > quota:
+            raise QuotaExceeded(
+                f"this tenant has {queued} jobs waiting (at most {quota}); try again when "
+                "some have started",
+                retry_after=5,
+                limit="tenant_max_queued",
+            )
     depth = await services.queue_depth()
     ceiling = services.settings.max_queued_jobs
     if depth + adding > ceiling:
         raise QueueFull(
-            f"{depth} jobs are waiting (at most {ceiling}); try again shortly", retry_after=5
+            f"{depth} jobs are waiting (at most {ceiling}); try again shortly",
+            retry_after=5,
+            limit="max_queued_jobs",
         )
 
 
 def webhook_for(services: Services, options: Options) -> str | None:
-    return options.webhook_url or services.settings.webhook_url or None
+    """The job's webhook: its own (refused when it points at a private or local host, unless
+    allowed), else the server's default."""
+    if options.webhook_url:
+        try:
+            check_url(options.webhook_url, allow_private=services.settings.webhook_allow_private)
+        except ValueError as exc:
+            raise InvalidOptions(str(exc)) from exc
+        return options.webhook_url
+    return services.settings.webhook_url or None
 
 
 def admit(services: Services, new: NewJob) -> tuple[JobRecord, bool]:

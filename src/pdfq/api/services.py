@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pdfq.api.auth import Authenticator, RateLimiter
 from pdfq.api.events import JobEvents
 from pdfq.api.feeds import EventFeeds
 from pdfq.api.threads import blocking
@@ -31,6 +32,8 @@ class Services:
     events: JobEvents
     feeds: EventFeeds
     webhook_secret: bytes
+    auth: Authenticator
+    limiter: RateLimiter
     _depth: int = 0
     _depth_at: float = field(default=-1e9)
 
@@ -73,4 +76,6 @@ def build_services(settings: Settings) -> Services:
         events=events,
         feeds=EventFeeds(events, read_events, last_event_id),
         webhook_secret=load_webhook_secret(settings),
+        auth=Authenticator(db),
+        limiter=RateLimiter(settings.tenant_rate_per_second, settings.tenant_burst),
     )

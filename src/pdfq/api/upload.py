@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -33,6 +33,7 @@ WRITE_BATCH = 1024 * 1024  # bytes gathered before one write in a thread
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 32
 MULTIPART_OVERHEAD = 1024 * 1024  # allowance for boundaries and form fields in Content-Length
+DRAIN_LIMIT = 1024 * 1024  # the rest of a refused body is read when at most this long
 FILE_FIELDS = ("file", "files")
 
 _FILENAME_STAR = re.compile(r"filename\*\s*=\s*([\w-]*)'[^']*'([^;\s]+)", re.IGNORECASE)
@@ -230,6 +231,19 @@ async def _abort_all(receiver: _Receiver) -> None:
             await blocking(current.writer.abort)
 
 
+async def _drain(request: Request, stream: AsyncIterator[bytes]) -> None:
+    """Read (and drop) what is left of a small refused body, so the answer is not lost: a
+    server that closes a connection with unread bytes makes the kernel reset it, and the
+    client may see the reset instead of the answer. A large rest is not read: the connection
+    is closed instead (``body_unread``)."""
+    left = DRAIN_LIMIT
+    async for chunk in stream:
+        left -= len(chunk)
+        if left < 0:
+            return
+    request.state.body_unread = False
+
+
 async def receive_upload(
     request: Request,
     *,
@@ -257,8 +271,9 @@ async def receive_upload(
     # Until the body is read to its end, an error answer must close the connection:
     # otherwise the server would go on reading (and discarding) the rest of the upload.
     request.state.body_unread = True
+    stream = request.stream()
     try:
-        async for chunk in request.stream():
+        async for chunk in stream:
             parser.write(chunk)
             await _pump(receiver)
         request.state.body_unread = False
@@ -267,6 +282,11 @@ async def receive_upload(
     except MultipartParseError as exc:
         await _abort_all(receiver)
         raise InvalidRequest(f"malformed multipart body: {exc}") from exc
+    except InputError as exc:
+        await _abort_all(receiver)
+        if not isinstance(exc, TooLarge):
+            await _drain(request, stream)
+        raise
     except BaseException:
         await _abort_all(receiver)
         raise

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from pdfq.domain import DocumentResult, Metadata, Options, PageResult, select_pages
-from pdfq.errors import InvalidOptions, MalformedPdf, OcrFailed, TooManyPages
+from pdfq.errors import InvalidOptions, MalformedPdf, OcrFailed, TooManyPages, UnsafePdf
 from pdfq.extract.markdown import page_markdown
 from pdfq.extract.ocr.decide import ocr_reason
 from pdfq.extract.pdf import PageLayout, open_pdf, read_metadata, read_page
@@ -38,6 +38,8 @@ class Limits:
     max_stream_bytes: int = 256 * 1024 * 1024
     ocr_dpi: int = 300
     ocr_max_pixels: int = 40_000_000
+    reject_findings: frozenset[str] = frozenset()
+    """Safety-scan findings that refuse a document (``unsafe_pdf``)."""
 
 
 class Document:
@@ -66,6 +68,10 @@ class Document:
             else ScanReport()
         )
         self.findings: dict[str, Any] = report.findings
+        refused = sorted(limits.reject_findings.intersection(report.findings))
+        if refused:
+            found = ", ".join(f"{name} ({report.findings[name]})" for name in refused)
+            raise UnsafePdf(f"refused by the safety policy: the PDF has {found}")
         self.structure_problem = report.problem
         if report.problem:
             self.findings["structure_problem"] = report.problem

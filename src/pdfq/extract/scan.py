@@ -46,6 +46,9 @@ _ACTIONS = {
     "/GoToE": "embedded_goto_actions",
 }
 _STEP = 1 << 20
+_MAX_DEPTH = 32  # nesting of direct dictionaries and arrays inside one object
+# Keys under which an object may hold actions written in place.
+_ACTION_KEYS = frozenset({"/A", "/AA", "/OpenAction", "/Annots", "/Next", "/Fields", "/Kids"})
 
 
 @dataclass(slots=True)
@@ -125,12 +128,41 @@ def _inspect(obj: pikepdf.Object, report: ScanReport, max_stream_bytes: int) -> 
                     f"a stream (object {obj.objgen[0]}) inflates beyond "
                     f"{max_stream_bytes // (1 << 20)} MiB: likely a decompression bomb"
                 )
-    elif isinstance(obj, pikepdf.Dictionary):
-        action = obj.get("/S")
-        if isinstance(action, pikepdf.Name) and str(action) in _ACTIONS:
-            report.count(_ACTIONS[str(action)])
-        elif "/JS" in obj:
-            report.count("javascript")
+        _inspect_direct(obj.stream_dict, report)
+    elif isinstance(obj, pikepdf.Dictionary | pikepdf.Array):
+        _inspect_direct(obj, report)
+
+
+def _inspect_action(obj: pikepdf.Dictionary, report: ScanReport) -> None:
+    action = obj.get("/S")
+    if isinstance(action, pikepdf.Name) and str(action) in _ACTIONS:
+        report.count(_ACTIONS[str(action)])
+    elif "/JS" in obj:
+        report.count("javascript")
+
+
+def _inspect_direct(top: pikepdf.Object, report: ScanReport) -> None:
+    """Look for actions in ``top`` and in the dictionaries written inside it where actions
+    live (an annotation's ``/A``, a trigger table ``/AA``, an ``/Annots`` array, an action's
+    ``/Next``…), which are usually not objects of their own. Indirect references are not
+    followed (the walk visits every object itself); neither is nesting deeper than
+    :data:`_MAX_DEPTH` (recorded as ``deep_nesting``), so there is no recursion to exploit."""
+    stack: list[tuple[pikepdf.Object, int, bool]] = [(top, 0, False)]
+    while stack:
+        obj, depth, every = stack.pop()
+        if isinstance(obj, pikepdf.Dictionary):
+            _inspect_action(obj, report)
+            children = [(v, k == "/AA") for k, v in obj.items() if every or k in _ACTION_KEYS]
+        elif isinstance(obj, pikepdf.Array):
+            children = [(item, False) for item in obj]
+        else:
+            continue
+        for child, all_keys in children:
+            if isinstance(child, pikepdf.Dictionary | pikepdf.Array) and not child.is_indirect:
+                if depth + 1 > _MAX_DEPTH:
+                    report.findings["deep_nesting"] = True
+                    break
+                stack.append((child, depth + 1, all_keys))
 
 
 def _walk(pdf: pikepdf.Pdf, report: ScanReport, max_stream_bytes: int) -> int:

@@ -4,7 +4,8 @@ Every API process runs one :class:`WebhookSender` on its event loop. It claims d
 from the store (a compare-and-set, so several API hosts never send one attempt twice), POSTs
 the final job JSON signed with :func:`~pdfq.notify.signing.sign`, and records each attempt's
 outcome: delivered on a 2xx answer, else retried after an exponential back-off with jitter
-until ``PDFQ_WEBHOOK_MAX_ATTEMPTS``. Redirects are not followed (a 3xx is a failed attempt).
+until ``PDFQ_WEBHOOK_MAX_ATTEMPTS``. Redirects are not followed (a 3xx is a failed attempt),
+and a client's URL may only reach public addresses (``notify/addresses.py``).
 
 It sleeps until the next delivery is due, and wakes early when a job ends in this process or,
 on PostgreSQL, anywhere. Deliveries live in the store, so a restart only delays them.
@@ -17,6 +18,7 @@ import contextlib
 import random
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import structlog
@@ -24,6 +26,7 @@ import structlog
 import pdfq
 from pdfq.config import Settings
 from pdfq.errors import PdfqError
+from pdfq.notify.addresses import PublicOnlyTransport
 from pdfq.notify.signing import SIGNATURE_HEADER, sign
 from pdfq.store import Database
 from pdfq.store import webhooks as outbox
@@ -64,12 +67,18 @@ class WebhookSender:
         self.settings = settings
         self.db = db
         self._secret = secret
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            follow_redirects=False,
-            timeout=settings.webhook_timeout_seconds,
-            limits=httpx.Limits(max_connections=settings.webhook_concurrency),
-        )
+        limits = httpx.Limits(max_connections=settings.webhook_concurrency)
+        options: dict[str, Any] = {
+            "follow_redirects": False,
+            "timeout": settings.webhook_timeout_seconds,
+            "limits": limits,
+        }
+        # Clients' URLs may only reach public addresses; the operator's default is trusted.
+        guarded = transport
+        if guarded is None and not settings.webhook_allow_private:
+            guarded = PublicOnlyTransport(limits=limits)
+        self._client = httpx.AsyncClient(transport=guarded, **options)
+        self._trusted = httpx.AsyncClient(transport=transport, **options)
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
         self._free = settings.webhook_concurrency
         self._wake = asyncio.Event()
@@ -87,6 +96,7 @@ class WebhookSender:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._client.aclose()
+        await self._trusted.aclose()
 
     def wake(self) -> None:
         """Look at the outbox now (a job ended). Call on the event loop."""
@@ -138,8 +148,9 @@ class WebhookSender:
         started = time.monotonic()
         error: str | None = None
         status_code = 0
+        client = self._trusted if delivery.url == self.settings.webhook_url else self._client
         try:
-            answer = await self._client.post(
+            answer = await client.post(
                 delivery.url, content=body, headers=headers_for(delivery, body, self._secret)
             )
             status_code = answer.status_code

@@ -1,12 +1,14 @@
 """The Celery queue kind (``PDFQ_QUEUE=celery``): the Celery app and tasks run by ``pdfq
 worker``, and the API side that sends job ids to the broker (Redis or RabbitMQ).
 
-Messages carry a job id (and a chunk number), nothing else: the store is the truth.
+Messages carry a job id (and a chunk number), nothing else: the store is the truth. A job
+message is a turn to run the next job in the store's order (``_claim_next``), which gives
+priorities and fairness across tenants the same meaning as in the embedded shape.
 Reliability: ``acks_late`` (a message is acknowledged only after its task ran), prefetch 1,
 ``reject_on_worker_lost`` (a message whose worker died returns to the broker); the attempt cap
 lives in the store (claims count attempts; the sweeper fails work whose attempts are used up),
 so a PDF that kills its worker cannot loop forever. A redelivered or duplicated message finds
-its job already claimed and does nothing.
+nothing left to claim and does nothing.
 
 Queues: ``pdfq`` for whole jobs, ``pdfq.chunks`` for chunks of fanned-out documents. Workers
 take from both in turn, so a small job waits for at most one chunk per worker process instead
@@ -29,6 +31,7 @@ from kombu.entity import Queue as KombuQueue
 from kombu.exceptions import ChannelError
 
 from pdfq.config import Settings
+from pdfq.domain import JobStatus
 from pdfq.errors import TransientError, Unavailable
 from pdfq.queue import Notify
 from pdfq.store import Database
@@ -49,6 +52,7 @@ TASK_CHUNK = "pdfq.run_chunk"
 TASK_SWEEP = "pdfq.sweep"
 TRANSIENT_RETRIES = 30  # the store unreachable: retried with back-off for about half an hour
 CANCEL_KILL_SECONDS = 1.5
+RECHECK_SECONDS = 1.0  # a job that cannot be taken yet is looked at again after this
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -133,9 +137,7 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
             claim = (
                 Claim(job_id=job_id, attempt=attempt)
                 if attempt is not None
-                else repo.claim(
-                    ctx.db, job_id=job_id, owner=ctx.owner, lease_seconds=settings.lease_seconds
-                )
+                else _claim_next(ctx, task.app, job_id)
             )
         except TransientError as exc:
             raise task.retry(
@@ -179,6 +181,27 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
         """The sweeper as a Celery beat task (``pdfq worker --beat``)."""
         db = worker_context(settings, task.app).db
         return SweeperThread(settings, db, CeleryQueue.sender(app), lambda: backlog(app)).run_once()
+
+
+def _claim_next(ctx: WorkerContext, app: Celery, job_id: str) -> Claim | None:
+    """A job message is a turn to run *a* job: the next one in the store's order (priority,
+    then the fair order across tenants), not necessarily the one it names, so a tenant's
+    10,000 messages queued first do not make everyone else wait. Every queued job has a
+    message, so every job still gets a turn; a duplicate finds nothing and does nothing.
+    When nothing can be taken but the named job still waits (its tenant is at its running
+    limit, or it is backing off), the message is sent again a little later."""
+    settings = ctx.settings
+    claim = repo.claim_next(
+        ctx.db,
+        owner=ctx.owner,
+        lease_seconds=settings.lease_seconds,
+        max_running=settings.tenant_max_running,
+    )
+    if claim is None:
+        waiting = repo.get_job(ctx.db, job_id=job_id)
+        if waiting is not None and waiting.status == JobStatus.QUEUED:
+            send(app, job_id, delay=RECHECK_SECONDS)
+    return claim
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]

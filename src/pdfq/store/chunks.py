@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
 
 from pdfq.domain import JobStatus
+from pdfq.store import fair
+from pdfq.store import jobs as job_repo
 from pdfq.store.db import Database
 from pdfq.store.events import EventDraft, insert_events
 from pdfq.store.jobs import Claim, JobRecord, PageRecord, _page_rows, page_notes, utcnow
@@ -46,6 +48,11 @@ def fan_out(
     """
     now = now or utcnow()
     with db.write() as conn:
+        owner = conn.execute(
+            select(jobs.c.tenant, jobs.c.priority).where(jobs.c.id == job_id)
+        ).first()
+        if owner is None:
+            return False
         result = conn.execute(
             update(jobs)
             .where(jobs.c.id == job_id, jobs.c.status == _JOB_RUNNING, jobs.c.attempts == attempt)
@@ -61,6 +68,7 @@ def fan_out(
         )
         if result.rowcount != 1:
             return False
+        ranks = fair.assign(conn, [owner.tenant] * len(ranges))
         conn.execute(
             insert(chunks),
             [
@@ -71,9 +79,12 @@ def fan_out(
                     "last_page": last,
                     "status": QUEUED,
                     "attempts": 0,
+                    "tenant": owner.tenant,
+                    "priority": owner.priority,
+                    "fair_rank": rank,
                     "updated_at": now,
                 }
-                for number, (first, last) in enumerate(ranges)
+                for number, ((first, last), rank) in enumerate(zip(ranges, ranks, strict=True))
             ],
         )
         insert_events(conn, job_id, [*events, ("fanned_out", {"chunks": len(ranges)})], now)
@@ -147,17 +158,59 @@ def claim_chunk(
         return _claimed_chunk(conn, job_id, number, now)
 
 
-def claim_next_chunk(
-    db: Database, *, owner: str, lease_seconds: float, now: datetime | None = None
-) -> Claim | None:
-    """Take the next queued chunk of any running job (oldest job first)."""
-    now = now or utcnow()
-    pick = (
-        select(chunks.c.job_id, chunks.c.number)
-        .where(chunks.c.status == QUEUED, _job_running(chunks.c.job_id))
-        .order_by(chunks.c.job_id, chunks.c.number)
-        .limit(1)
+_CHUNK_ORDER = (chunks.c.priority.desc(), chunks.c.fair_rank, chunks.c.job_id, chunks.c.number)
+
+
+def _next_chunk(max_running: int) -> Any:
+    pick = select(chunks.c.job_id, chunks.c.number, chunks.c.priority, chunks.c.fair_rank).where(
+        chunks.c.status == QUEUED, _job_running(chunks.c.job_id)
     )
+    if max_running:
+        pick = pick.where(chunks.c.tenant.not_in(fair.busy_tenants(max_running)))
+    return pick.order_by(*_CHUNK_ORDER).limit(1)
+
+
+def next_chunk_key(db: Database, *, max_running: int = 0) -> tuple[int, int] | None:
+    """``(-priority, fair rank)`` of the chunk :func:`claim_next_chunk` would take."""
+    with db.read() as conn:
+        row = conn.execute(_next_chunk(max_running)).first()
+    return None if row is None else (-row.priority, row.fair_rank)
+
+
+def claim_next_work(
+    db: Database, *, owner: str, lease_seconds: float, max_running: int = 0
+) -> Claim | None:
+    """Take the next unit of work, a chunk or a whole job, whichever comes first in the
+    order of priority and fair rank (:mod:`pdfq.store.fair`)."""
+    chunk_key = next_chunk_key(db, max_running=max_running)
+    job_key = job_repo.next_job_key(db, max_running=max_running)
+
+    def chunk() -> Claim | None:
+        return claim_next_chunk(
+            db, owner=owner, lease_seconds=lease_seconds, max_running=max_running
+        )
+
+    def job() -> Claim | None:
+        return job_repo.claim_next(
+            db, owner=owner, lease_seconds=lease_seconds, max_running=max_running
+        )
+
+    if chunk_key is not None and (job_key is None or chunk_key <= job_key):
+        return chunk() or job()
+    return job() or chunk()
+
+
+def claim_next_chunk(
+    db: Database,
+    *,
+    owner: str,
+    lease_seconds: float,
+    max_running: int = 0,
+    now: datetime | None = None,
+) -> Claim | None:
+    """Take the next queued chunk of any running job (by priority, then fair rank)."""
+    now = now or utcnow()
+    pick = _next_chunk(max_running)
     if not db.is_sqlite:
         pick = pick.with_for_update(skip_locked=True, of=chunks)
     with db.write() as conn:

@@ -8,6 +8,7 @@ records; they know nothing of HTTP or queues.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -35,7 +36,7 @@ from pdfq.domain import (
     Options,
     Progress,
 )
-from pdfq.store import webhooks
+from pdfq.store import fair, webhooks
 from pdfq.store.db import Database
 from pdfq.store.events import EventDraft, insert_events
 from pdfq.store.tables import chunks, jobs, pages
@@ -78,6 +79,7 @@ class JobRecord:
     chunks_done: int
     dedupe_of: str | None
     webhook_url: str | None
+    fair_rank: int
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -201,6 +203,7 @@ class NewJob:
             chunks_done=0,
             dedupe_of=None,
             webhook_url=self.webhook_url,
+            fair_rank=0,
             created_at=now,
             started_at=None,
             finished_at=None,
@@ -254,7 +257,11 @@ def insert_once(
 
 def create_jobs(conn: Connection, news: Sequence[NewJob], now: datetime) -> list[JobRecord]:
     """Insert queued jobs with their arrival events, inside the caller's transaction."""
-    records = [new.record(now) for new in news]
+    ranks = fair.assign(conn, [new.tenant for new in news])
+    records = [
+        dataclasses.replace(new.record(now), fair_rank=rank)
+        for new, rank in zip(news, ranks, strict=True)
+    ]
     if records:
         conn.execute(_INSERT_JOB, [r.to_row() for r in records])
     for new in news:
@@ -319,9 +326,13 @@ def list_jobs(
     return records, next_cursor
 
 
-def count_queued(db: Database) -> int:
+def count_queued(db: Database, *, tenant: str | None = None) -> int:
+    """Queued jobs (of one tenant, or all)."""
+    query = select(func.count()).where(jobs.c.status == QUEUED)
+    if tenant is not None:
+        query = query.where(jobs.c.tenant == tenant)
     with db.read() as conn:
-        return int(conn.execute(select(func.count()).where(jobs.c.status == QUEUED)).scalar_one())
+        return int(conn.execute(query).scalar_one())
 
 
 def get_page(db: Database, *, job_id: str, number: int) -> PageRecord | None:
@@ -370,28 +381,30 @@ _CLAIM_SET: dict[str, Any] = {
     "run_after": None,
     "updated_at": bindparam("now"),
 }
-_NEXT_QUEUED = (
-    select(jobs.c.id)
-    .where(
-        jobs.c.status == QUEUED,
-        (jobs.c.run_after.is_(None)) | (jobs.c.run_after <= bindparam("now")),
-    )
-    .order_by(jobs.c.priority.desc(), jobs.c.id)
-    .limit(1)
+_CLAIM_ORDER = (jobs.c.priority.desc(), jobs.c.fair_rank, jobs.c.id)
+_CLAIMABLE = (jobs.c.status == QUEUED) & (
+    (jobs.c.run_after.is_(None)) | (jobs.c.run_after <= bindparam("now"))
 )
-_CLAIM_NEXT = {
-    # PostgreSQL: concurrent claimers skip each other's candidate rows instead of queueing.
-    skip: update(jobs)
-    .where(
-        jobs.c.id
-        == (
-            _NEXT_QUEUED.with_for_update(skip_locked=True) if skip else _NEXT_QUEUED
-        ).scalar_subquery(),
-        jobs.c.status == QUEUED,
+_NEXT_QUEUED = select(jobs.c.id).where(_CLAIMABLE).order_by(*_CLAIM_ORDER).limit(1)
+
+
+def _claim_next_statement(*, skip_locked: bool, max_running: int) -> Any:
+    pick = _NEXT_QUEUED
+    if max_running:
+        pick = pick.where(jobs.c.tenant.not_in(fair.busy_tenants(max_running)))
+    if skip_locked:
+        # PostgreSQL: concurrent claimers skip each other's candidate rows instead of queueing.
+        pick = pick.with_for_update(skip_locked=True)
+    return (
+        update(jobs)
+        .where(jobs.c.id == pick.scalar_subquery(), jobs.c.status == QUEUED)
+        .values(_CLAIM_SET)
+        .returning(jobs)
     )
-    .values(_CLAIM_SET)
-    .returning(jobs)
-    for skip in (False, True)
+
+
+_CLAIM_NEXT = {
+    skip: _claim_next_statement(skip_locked=skip, max_running=0) for skip in (False, True)
 }
 _CLAIM_BY_ID = (
     update(jobs)
@@ -428,15 +441,38 @@ def _claim_params(owner: str, lease_seconds: float, now: datetime) -> dict[str, 
 
 
 def claim_next(
-    db: Database, *, owner: str, lease_seconds: float, now: datetime | None = None
+    db: Database,
+    *,
+    owner: str,
+    lease_seconds: float,
+    max_running: int = 0,
+    now: datetime | None = None,
 ) -> Claim | None:
-    """Take the next queued job (highest priority, then oldest), or ``None`` if there is none."""
+    """Take the next queued job (highest priority, then the fair order across tenants, then
+    oldest), or ``None`` if there is none. With ``max_running``, tenants with that many units
+    of work running are passed over."""
     now = now or utcnow()
+    skip = not db.is_sqlite
+    statement = (
+        _claim_next_statement(skip_locked=skip, max_running=max_running)
+        if max_running
+        else _CLAIM_NEXT[skip]
+    )
     with db.write() as conn:
-        row = conn.execute(
-            _CLAIM_NEXT[not db.is_sqlite], _claim_params(owner, lease_seconds, now)
-        ).first()
+        row = conn.execute(statement, _claim_params(owner, lease_seconds, now)).first()
         return _claimed(conn, row, now)
+
+
+def next_job_key(
+    db: Database, *, max_running: int = 0, now: datetime | None = None
+) -> tuple[int, int] | None:
+    """``(-priority, fair rank)`` of the job :func:`claim_next` would take, or ``None``."""
+    query = select(jobs.c.priority, jobs.c.fair_rank).where(_CLAIMABLE).order_by(*_CLAIM_ORDER)
+    if max_running:
+        query = query.where(jobs.c.tenant.not_in(fair.busy_tenants(max_running)))
+    with db.read() as conn:
+        row = conn.execute(query.limit(1), {"now": now or utcnow()}).first()
+    return None if row is None else (-row.priority, row.fair_rank)
 
 
 def claim(
@@ -817,10 +853,15 @@ def retry(
     )
     if tenant is not None:
         query = query.where(jobs.c.tenant == tenant)
+    owner = select(jobs.c.tenant).where(jobs.c.id == job_id)
     with db.write() as conn:
+        owner_tenant = conn.execute(owner).scalar()
+        if owner_tenant is None:
+            return None
         result = conn.execute(
             query.values(
                 status=QUEUED,
+                fair_rank=fair.first_rank(conn, owner_tenant),  # a new turn, like a new job
                 attempts=0,
                 error_code=None,
                 error_message=None,

@@ -102,13 +102,17 @@ jobs = Table(
     # Where the job's end is announced: its own webhook_url, or the server's default when the
     # job was created (kept apart from the options, so a default never shows to clients).
     Column("webhook_url", Text, nullable=True),
+    # Place in the fair order across tenants (start-time fair queueing, see store/fair.py).
+    Column("fair_rank", BigInteger, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("tenant", "idempotency_key"),
-    # Claim order: highest priority first, then oldest (ids are time-ordered).
-    Index("ix_jobs_claim", "status", desc("priority"), "id"),
+    # Claim order: highest priority first, then the fair order across tenants, then oldest.
+    Index("ix_jobs_claim", "status", desc("priority"), "fair_rank", "id"),
+    Index(None, "status", "fair_rank"),
+    Index(None, "tenant", "status", "fair_rank"),
     Index(None, "tenant", "id"),
     Index(None, "tenant", "status", "id"),
     Index(None, "status", "lease_expires_at"),
@@ -147,8 +151,14 @@ chunks = Table(
     Column("lease_owner", String(128), nullable=True),
     Column("lease_expires_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The job's tenant and priority, and the chunk's place in the fair order (store/fair.py).
+    Column("tenant", String(64), nullable=False, server_default="default"),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("fair_rank", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("job_id", "number"),
     Index(None, "status", "job_id", "number"),
+    Index(None, "status", "fair_rank"),
+    Index(None, "tenant", "status", "fair_rank"),
     Index(None, "status", "lease_expires_at"),
 )
 
@@ -194,4 +204,19 @@ webhook_deliveries = Table(
     Column("delivered_at", UTCDateTime, nullable=True),
     Index(None, "status", "next_attempt_at"),
     Index(None, "job_id"),
+)
+
+# API keys: only a hash of each secret is kept; the key's id is its public, searchable part.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("scopes", String(128), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index(None, "tenant"),
 )

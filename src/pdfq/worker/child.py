@@ -5,7 +5,8 @@ Messages from the dispatcher: ``("work",)`` — claim and run work until none is
 ``("started", job_id, attempt, chunk)`` before each job or chunk, ``("notify", kind, data)``
 for live progress, ``("wake",)`` when this worker queued work for the others (a fanned-out
 document's chunks), ``("done", job_id, status)`` after it, and ``("idle",)`` when the queue
-is empty. Chunks of documents already started are claimed before new jobs.
+is empty. Chunks and whole jobs are claimed in one order: priority, then the fair order across
+tenants (``store/fair.py``).
 
 Claiming here rather than in the dispatcher keeps that work off the API process. A reader
 thread owns the pipe so a cancel reaches the running job at once; the job stops at its next
@@ -29,7 +30,6 @@ from pdfq.config import Settings
 from pdfq.errors import PdfqError
 from pdfq.logs import configure_logging
 from pdfq.store import chunks as chunk_repo
-from pdfq.store import jobs as repo
 from pdfq.worker.context import JobControl, WorkerContext, build_worker_context
 from pdfq.worker.pipeline import Outcome, process_job
 
@@ -78,9 +78,12 @@ def _work(ctx: WorkerContext, channel: _Channel) -> None:
     while not channel.stopping.is_set():
         lease = ctx.settings.lease_seconds
         try:
-            claim = chunk_repo.claim_next_chunk(
-                ctx.db, owner=ctx.owner, lease_seconds=lease
-            ) or repo.claim_next(ctx.db, owner=ctx.owner, lease_seconds=lease)
+            claim = chunk_repo.claim_next_work(
+                ctx.db,
+                owner=ctx.owner,
+                lease_seconds=lease,
+                max_running=ctx.settings.tenant_max_running,
+            )
         except PdfqError as exc:
             log.warning("cannot claim jobs", error=exc.message)
             time.sleep(1)

@@ -218,6 +218,7 @@ def build_worker_context(settings: Settings) -> WorkerContext:
             max_stream_bytes=settings.max_stream_bytes,
             ocr_dpi=settings.ocr_dpi,
             ocr_max_pixels=settings.ocr_max_pixels,
+            reject_findings=settings.rejected_findings,
         ),
         owner=owner,
         leases=LeaseKeeper(db, owner=owner, lease_seconds=settings.lease_seconds),

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from pdfq import results
-from pdfq.api.deps import PrincipalDep, ServicesDep
-from pdfq.api.errors import HTTP_STATUS
+from pdfq.api.deps import ReaderDep, ServicesDep, SubmitterDep
+from pdfq.api.errors import HTTP_STATUS, error_body
 from pdfq.api.intake import admit_batch, check_capacity, parse_options, webhook_for
 from pdfq.api.routes.jobs import upload_body
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
 from pdfq.api.upload import FilePart, receive_upload
 from pdfq.blobs import BlobWriter
-from pdfq.domain import Batch, JobError, RejectedFile, new_id
+from pdfq.domain import Batch, ErrorCode, JobError, RejectedFile, new_id
 from pdfq.errors import NotFound
 from pdfq.store import batches as batch_repo
 from pdfq.store.batches import BatchRecord
@@ -68,18 +69,21 @@ def _rejected(part: FilePart) -> RejectedFile:
     openapi_extra=BATCH_BODY,
     summary="Submit many files at once",
     responses={
-        400: {"description": "invalid options, or more files than `PDFQ_MAX_BATCH_FILES`"},
+        400: {
+            "description": "invalid options, more files than `PDFQ_MAX_BATCH_FILES`, or no "
+            "file accepted (then `error.rejected` lists why, file by file)"
+        },
         429: {"description": "queue full (see Retry-After)"},
     },
 )
 async def submit_batch(
-    request: Request, services: ServicesDep, principal: PrincipalDep
+    request: Request, services: ServicesDep, principal: SubmitterDep
 ) -> Response:
     """Stream every file to storage and queue one job per file; a file refused on arrival
     (not a PDF, empty, too large) is listed under `rejected` with its own status and error,
     and the others go ahead. The options apply to every file."""
     settings = services.settings
-    await check_capacity(services)
+    await check_capacity(services, principal.tenant)
     batch_id = new_id()
     job_ids: dict[str, str] = {}  # input key → job id
 
@@ -99,7 +103,15 @@ async def submit_batch(
     try:
         options, password = parse_options(upload.fields)
         accepted = [part for part in upload.files if part.error is None]
-        await check_capacity(services, len(accepted))
+        rejected = [_rejected(part) for part in upload.files if part.error is not None]
+        if not accepted:
+            body = error_body(
+                ErrorCode.INVALID_REQUEST,
+                "no file of the batch was accepted",
+                rejected=[r.model_dump(mode="json") for r in rejected],
+            )
+            return JSONResponse(body, status_code=400)
+        await check_capacity(services, principal.tenant, len(accepted))
         secret = services.secrets.encrypt(password) if password else None
         news = [
             NewJob(
@@ -115,7 +127,6 @@ async def submit_batch(
             )
             for part in accepted
         ]
-        rejected = [_rejected(part) for part in upload.files if part.error is not None]
         batch, _ = await blocking(
             admit_batch,
             services,
@@ -138,6 +149,6 @@ async def submit_batch(
 
 
 @router.get("/{batch_id}", response_model=Batch, summary="A batch: counts and jobs")
-async def get_batch(batch_id: str, services: ServicesDep, principal: PrincipalDep) -> Batch:
+async def get_batch(batch_id: str, services: ServicesDep, principal: ReaderDep) -> Batch:
     batch = await load_batch(services, batch_id, principal.tenant)
     return await blocking(batch_summary, services, batch)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from pdfq.api import sse
-from pdfq.api.deps import PrincipalDep, ServicesDep
+from pdfq.api.deps import ReaderDep, ServicesDep
 from pdfq.api.routes.batches import batch_summary, load_batch
 from pdfq.api.routes.jobs import load_job
 from pdfq.api.services import Services
@@ -34,7 +34,8 @@ HISTORY_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such job"},
 }
 
-AfterQuery = Annotated[int, Query(ge=0, description="Only events with a larger id.")]
+MAX_ID = 2**62  # the store's integers are 64-bit: larger numbers cannot name anything
+AfterQuery = Annotated[int, Query(ge=0, le=MAX_ID, description="Only events with a larger id.")]
 LimitQuery = Annotated[int, Query(ge=1, le=1000)]
 LastEventIdHeader = Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)]
 
@@ -44,7 +45,9 @@ def wants_stream(request: Request) -> bool:
 
 
 def resume_point(after: int, last_event_id: str | None) -> int:
-    return int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    if last_event_id and last_event_id.isdigit():
+        return min(int(last_event_id), MAX_ID)
+    return after
 
 
 def stream(services: Services, records: Sequence[JobRecord], after: int) -> AsyncIterator[str]:
@@ -81,7 +84,7 @@ async def job_events(
     job_id: str,
     request: Request,
     services: ServicesDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     after: AfterQuery = 0,
     limit: LimitQuery = 1000,
     last_event_id: LastEventIdHeader = None,
@@ -112,7 +115,7 @@ async def batch_events(
     batch_id: str,
     request: Request,
     services: ServicesDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     after: AfterQuery = 0,
     limit: LimitQuery = 1000,
     last_event_id: LastEventIdHeader = None,

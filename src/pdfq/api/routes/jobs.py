@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from pdfq import results
-from pdfq.api.deps import PrincipalDep, ServicesDep
+from pdfq.api.deps import ReaderDep, ServicesDep, SubmitterDep
 from pdfq.api.events import may_have_ended
 from pdfq.api.intake import admit, check_capacity, parse_options, webhook_for
 from pdfq.api.services import Services
@@ -23,10 +23,11 @@ from pdfq.store.jobs import JobRecord, NewJob
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 OPTION_SCHEMA: dict[str, Any] = {
-    "ocr": {"type": "string", "enum": ["auto", "always", "never"]},
+    # An empty field means the default (as an HTML form sends an unset field).
+    "ocr": {"type": "string", "enum": ["auto", "always", "never", ""]},
     "languages": {"type": "string", "example": "eng+deu"},
     "pages": {"type": "string", "example": "1-5,8"},
-    "password": {"type": "string", "format": "password"},
+    "password": {"type": "string", "writeOnly": True, "description": "Never stored or shown."},
     "webhook_url": {"type": "string", "format": "uri"},
     "priority": {"type": "integer", "minimum": -10, "maximum": 10},
     "dedupe": {"type": "boolean", "default": True},
@@ -92,7 +93,7 @@ def _replayed(record: JobRecord) -> Response:
 async def submit_job(
     request: Request,
     services: ServicesDep,
-    principal: PrincipalDep,
+    principal: SubmitterDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
     """Stream the upload to storage, record a queued job and answer at once with its id."""
@@ -103,7 +104,7 @@ async def submit_job(
         )
         if first is not None:
             return _replayed(first)
-    await check_capacity(services)
+    await check_capacity(services, principal.tenant)
 
     job_id = new_id()
 
@@ -141,7 +142,7 @@ async def submit_job(
 @router.get("", response_model=JobPage, summary="List jobs, newest first")
 async def list_jobs(
     services: ServicesDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     status: JobStatus | None = None,
     batch: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -163,7 +164,7 @@ async def list_jobs(
 async def get_job(
     job_id: str,
     services: ServicesDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     wait: Annotated[
         float,
         Query(
@@ -193,7 +194,7 @@ async def get_job(
 @router.post(
     "/{job_id}/cancel", response_model=Job, summary="Cancel a job", responses={404: {}, 409: {}}
 )
-async def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+async def cancel_job(job_id: str, services: ServicesDep, principal: SubmitterDep) -> Response:
     return await blocking(_cancel, services, job_id, principal.tenant)
 
 
@@ -216,7 +217,7 @@ def _cancel(services: Services, job_id: str, tenant: str) -> Response:
     summary="Run a failed or canceled job again",
     responses={404: {}, 409: {}},
 )
-async def retry_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+async def retry_job(job_id: str, services: ServicesDep, principal: SubmitterDep) -> Response:
     return await blocking(_retry, services, job_id, principal.tenant)
 
 
@@ -237,7 +238,7 @@ def _retry(services: Services, job_id: str, tenant: str) -> Response:
 @router.delete(
     "/{job_id}", status_code=204, summary="Delete a job and its files", responses={404: {}}
 )
-async def delete_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+async def delete_job(job_id: str, services: ServicesDep, principal: SubmitterDep) -> Response:
     return await blocking(_delete, services, job_id, principal.tenant)
 
 

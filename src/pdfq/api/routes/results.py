@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from pdfq import results
-from pdfq.api.deps import PrincipalDep, ServicesDep
+from pdfq.api.deps import ReaderDep, ServicesDep
 from pdfq.api.errors import error_body
 from pdfq.api.routes.jobs import job_response
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
-from pdfq.domain import DocumentResult, JobStatus, PageResult
+from pdfq.domain import DocumentResult, Job, JobStatus, PageResult
 from pdfq.errors import NotFound, StorageError
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import JobRecord
@@ -26,7 +26,7 @@ from pdfq.store.jobs import JobRecord
 router = APIRouter(prefix="/v1/jobs", tags=["results"])
 
 _NOT_DONE: dict[int | str, dict[str, Any]] = {
-    202: {"description": "not finished yet: the job is returned"},
+    202: {"description": "not finished yet: the job is returned", "model": Job},
     404: {"description": "no such job"},
     409: {"description": "the job failed or was canceled: its error is returned"},
 }
@@ -103,7 +103,7 @@ def _record(services: Services, job_id: str, tenant: str) -> JobRecord:
 async def get_result(
     job_id: str,
     services: ServicesDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     format: Annotated[results.ResultFormat, Query()] = "json",
 ) -> Response:
     return await blocking(_result, services, job_id, principal.tenant, format)
@@ -127,7 +127,10 @@ def _result(
     },
 )
 async def get_page(
-    job_id: str, number: int, services: ServicesDep, principal: PrincipalDep
+    job_id: str,
+    number: Annotated[int, Path(ge=1, le=1_000_000, description="1-based page number.")],
+    services: ServicesDep,
+    principal: ReaderDep,
 ) -> Response:
     return await blocking(_page, services, job_id, principal.tenant, number)
 
@@ -160,15 +163,28 @@ def _send_tables(services: Services, job_id: str, tenant: str, part: str, empty:
     return _send_part(services, record, part, filename=f"{job_id}-{part}", empty=empty)
 
 
-@router.get("/{job_id}/tables.csv", summary="Every table as one CSV", responses=_NOT_DONE)
-async def get_tables_csv(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+@router.get(
+    "/{job_id}/tables.csv",
+    summary="Every table as one CSV",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **_NOT_DONE},
+)
+async def get_tables_csv(job_id: str, services: ServicesDep, principal: ReaderDep) -> Response:
     return await blocking(
         _send_tables, services, job_id, principal.tenant, "tables.csv", results.EMPTY_TABLES_CSV
     )
 
 
-@router.get("/{job_id}/tables.zip", summary="One CSV per table, zipped", responses=_NOT_DONE)
-async def get_tables_zip(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+@router.get(
+    "/{job_id}/tables.zip",
+    summary="One CSV per table, zipped",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+        **_NOT_DONE,
+    },
+)
+async def get_tables_zip(job_id: str, services: ServicesDep, principal: ReaderDep) -> Response:
     return await blocking(
         _send_tables, services, job_id, principal.tenant, "tables.zip", results.empty_tables_zip()
     )
