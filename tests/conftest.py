@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from pdfq.api import create_app
 from pdfq.config import Settings
@@ -88,6 +89,11 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+def _admin_engine() -> Any:
+    # No pooled connections: a test may restart PostgreSQL between setup and teardown.
+    return create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
 def _pg_url(name: str) -> str:
     return str(make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(False))
 
@@ -95,7 +101,7 @@ def _pg_url(name: str) -> str:
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     """A migrated database that each PostgreSQL test clones (CREATE DATABASE … TEMPLATE)."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = _admin_engine()
     name = f"pdfq_template_{os.getpid()}"
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -111,7 +117,7 @@ def pg_template() -> Iterator[str]:
 
 @pytest.fixture
 def pg_url(pg_template: str) -> Iterator[str]:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = _admin_engine()
     name = f"pdfq_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))

@@ -106,6 +106,7 @@ class LiveServer:
             "PDFQ_PORT": str(self.port),
             "PDFQ_LOG_FORMAT": "json",
             "PDFQ_WORKERS": "2",
+            "PDFQ_ACCESS_LOG": "false",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -115,7 +116,7 @@ class LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pdfq.cli", "serve", "--no-access-log"],
+                [sys.executable, "-m", "pdfq.cli", "serve"],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -40,11 +40,13 @@ def serve(
         ),
     ] = None,
     access_log: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            help="Log every HTTP request [env: PDFQ_ACCESS_LOG].", envvar="PDFQ_ACCESS_LOG"
+            "--access-log/--no-access-log",
+            help="Log every HTTP request [env: PDFQ_ACCESS_LOG, default on].",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     insecure: Annotated[
         bool,
         typer.Option(
@@ -59,7 +61,9 @@ def serve(
 
     from pdfq.api import create_app
 
-    settings = _settings(host=host, port=port, workers=workers, insecure=insecure or None)
+    settings = _settings(
+        host=host, port=port, workers=workers, insecure=insecure or None, access_log=access_log
+    )
     _refuse_open_exposure(settings)
     # The event loop shares the GIL with the I/O threads; a shorter switch interval than
     # Python's 5 ms keeps a thread's burst of work from delaying every waiting request.
@@ -69,7 +73,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_config=None,
-        access_log=access_log,
+        access_log=False,  # pdfq writes its own access log (api/middleware.py)
         timeout_graceful_shutdown=15,
     )
 
@@ -132,6 +136,14 @@ def worker(
         bool,
         typer.Option(help="Also run the sweeper on a schedule (Celery beat) in this worker."),
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Do not run a worker: check that a pdfq worker on this host answers over the "
+            "broker and that the store and blobs are reachable (exit 0), for health checks.",
+        ),
+    ] = False,
 ) -> None:
     """Run a Celery worker (PDFQ_QUEUE=celery): processes jobs published by `pdfq serve`."""
     import socket
@@ -146,6 +158,9 @@ def worker(
             "pdfq worker runs Celery workers: set PDFQ_QUEUE=celery and PDFQ_BROKER_URL", err=True
         )
         raise typer.Exit(2)
+    if check:
+        _check_worker(settings)
+        return
     configure_logging(settings)
     # The consumer process too: on a host shared with the API, the API wins the CPU.
     os.setpriority(os.PRIO_PROCESS, 0, settings.worker_nice)
@@ -166,6 +181,35 @@ def worker(
     create_celery(settings).worker_main(argv)
 
 
+def _check_worker(settings: Settings) -> None:
+    import socket
+
+    from pdfq.blobs import open_blobs
+    from pdfq.queue.celery import create_celery, live_workers
+    from pdfq.store import Database
+
+    problems: list[str] = []
+    names: list[str] = []
+    try:
+        names = live_workers(create_celery(settings), host=socket.gethostname(), timeout=2.0)
+        if not names:
+            problems.append(f"no pdfq worker on {socket.gethostname()} answered a ping")
+    except Exception as exc:
+        problems.append(f"broker: {exc}")
+    try:
+        Database(settings.database_url, pool_size=1).ping()
+    except Exception as exc:
+        problems.append(f"store: {exc}")
+    try:
+        open_blobs(settings).check()
+    except Exception as exc:
+        problems.append(f"blobs: {exc}")
+    if problems:
+        typer.echo("; ".join(problems), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: {', '.join(names)}")
+
+
 @app.command()
 def migrate() -> None:
     """Apply database migrations (serve and worker also do it on start)."""
@@ -174,6 +218,44 @@ def migrate() -> None:
     settings = Settings()
     upgrade(Database(settings.database_url))
     typer.echo("database is up to date")
+
+
+@app.command()
+def cleanup(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would be removed.")
+    ] = False,
+) -> None:
+    """Remove what outlived its retention now (PDFQ_RETENTION_*; serve also does it
+    periodically)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pdfq.blobs import open_blobs
+    from pdfq.store import Database, upgrade
+    from pdfq.store.retention import cleanup as run_cleanup
+
+    settings = Settings()
+    if not settings.retention.active:
+        typer.echo("no retention period is set (PDFQ_RETENTION_*): nothing expires")
+        return
+    db = Database(settings.database_url, pool_size=1)
+    upgrade(db)
+    report = run_cleanup(db, open_blobs(settings), settings.retention, dry_run=dry_run)
+    verb = "would be" if dry_run else "were"
+    table = Table(title=f"what {verb} removed")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_column("jobs")
+    for what, ids in (
+        ("input files", report.inputs),
+        ("results (job files)", report.results),
+        ("expired job records", report.records),
+    ):
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        table.add_row(what, str(len(ids)), shown)
+    table.add_row("events", str(report.events), "")
+    Console().print(table)
 
 
 @app.command("webhook-secret")

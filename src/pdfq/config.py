@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from pdfq.store.retention import Retention
 
 MiB = 1024 * 1024
 OCR_PROVIDERS = ("tesseract", "rapidocr", "openai")
@@ -281,6 +284,31 @@ class Settings(BaseSettings):
         "kept in `<data dir>/secret.key` (set it explicitly when several hosts share a store).",
     )
 
+    # --- retention -----------------------------------------------------------------------------
+    retention_inputs_hours: float = Field(
+        0.0,
+        ge=0,
+        description="Hours after a job ends before its uploaded file is removed (then it can "
+        "no longer be retried). 0: kept.",
+    )
+    retention_results_days: float = Field(
+        0.0,
+        ge=0,
+        description="Days after a job ends before all its files are removed; it then answers "
+        "410 Gone for its results. 0: kept.",
+    )
+    retention_records_days: float = Field(
+        0.0,
+        ge=0,
+        description="Days after which events (the audit trail) and the records of expired "
+        "jobs are deleted. 0: kept.",
+    )
+    cleanup_interval_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="How often each API process removes what outlived its retention.",
+    )
+
     # --- tenants: quotas and fairness -------------------------------------------------------
     tenant_rate_per_second: float = Field(
         0.0,
@@ -334,6 +362,16 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`auto`: readable on a terminal, JSON otherwise."
     )
+    otel_endpoint: str = Field(
+        "",
+        description="OpenTelemetry collector (OTLP over HTTP, e.g. `http://collector:4318`): "
+        "traces from each HTTP request through the queue into the worker (the `otel` extra). "
+        "Empty: no tracing.",
+    )
+    access_log: bool = Field(
+        True,
+        description="Log every HTTP request (method, path, status, time, request id, tenant).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -376,6 +414,21 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("PDFQ_WEBHOOK_URL must be an http:// or https:// URL")
         return value
+
+    @property
+    def retention(self) -> Retention:
+        from datetime import timedelta
+
+        from pdfq.store.retention import Retention
+
+        def period(value: float, unit: str) -> timedelta | None:
+            return timedelta(**{unit: value}) if value > 0 else None
+
+        return Retention(
+            inputs=period(self.retention_inputs_hours, "hours"),
+            results=period(self.retention_results_days, "days"),
+            records=period(self.retention_records_days, "days"),
+        )
 
     @property
     def rejected_findings(self) -> frozenset[str]:

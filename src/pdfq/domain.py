@@ -61,6 +61,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"
     QUOTA_EXCEEDED = "quota_exceeded"
+    EXPIRED = "expired"
 
 
 class OcrMode(StrEnum):
@@ -183,6 +184,9 @@ class Job(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    expired_at: datetime | None = Field(
+        None, description="When its files were removed (retention); results then answer 410."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -235,6 +239,13 @@ class Event(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class EventPage(BaseModel):
+    """One page of ``GET /v1/events``; pass ``next_after`` back as ``after`` for the next."""
+
+    items: list[Event]
+    next_after: int | None = None
+
+
 class Table(BaseModel):
     rows: list[list[str]]
     bbox: tuple[float, float, float, float] | None = Field(
@@ -257,6 +268,11 @@ class PageResult(BaseModel):
         None,
         description="Why the page went to OCR: `no text layer`, `mostly an image`, "
         "`unmapped glyphs` or `requested` (`ocr=always`).",
+    )
+    ocr_seconds: float | None = Field(
+        None,
+        description="Time spent rendering and reading the page (its share of the batch it was "
+        "read in).",
     )
     tables: list[Table] = Field(default_factory=list)
     width: float

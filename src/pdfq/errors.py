@@ -11,7 +11,7 @@
     ├── TransientError        the infrastructure hiccupped; the step is retried
     │   └── StorageError, Unavailable
     └── ApiError              request-level answers
-        ├── NotFound, Conflict, Unauthorized, Forbidden
+        ├── NotFound, Conflict, Expired, Unauthorized, Forbidden
         └── TooManyRequests   QueueFull, RateLimited, QuotaExceeded (429 with Retry-After)
 
 Domain code raises these; the HTTP layer maps codes to statuses in one place
@@ -161,6 +161,12 @@ class NotFound(ApiError):
     """No such job."""
 
     code = ErrorCode.NOT_FOUND
+
+
+class Expired(ApiError):
+    """The job's files were removed after its retention period."""
+
+    code = ErrorCode.EXPIRED
 
 
 class Conflict(ApiError):

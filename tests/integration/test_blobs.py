@@ -83,6 +83,15 @@ def test_copy_prefix_copies_one_folder_that_then_lives_on_its_own(blobs: Blobs) 
     assert blobs.copy_prefix("job1/a2", "job4/a1") == 0  # the source is gone
 
 
+def test_delete_removes_one_blob(blobs: Blobs) -> None:
+    blobs.put("job1/input", b"in")
+    blobs.put("job1/a1/result", b"out")
+    assert blobs.delete("job1/input")
+    assert not blobs.delete("job1/input")
+    assert not blobs.exists("job1/input")
+    assert blobs.get("job1/a1/result") == b"out"
+
+
 def test_check_passes_when_reachable(blobs: Blobs) -> None:
     blobs.check()
 

@@ -17,7 +17,11 @@ def test_a_key_is_found_by_its_token_and_only_its_hash_is_stored(db: Database) -
     assert token.startswith(f"pdfq_{record.id}_")
     found = key_repo.find_key(db, token)
     assert found is not None
-    assert (found.tenant, found.scopes, found.name) == ("acme", {"read", "submit"}, "ingest")
+    assert (found.tenant, found.scopes, found.name) == (
+        "acme",
+        frozenset({"read", "submit"}),
+        "ingest",
+    )
     secret = token.rsplit("_", 1)[1]
     with db.read() as conn:
         row = conn.execute(select(api_keys)).one()

@@ -9,7 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import pdfq
+from pdfq import tracing
 from pdfq.api.errors import install_error_handlers
+from pdfq.api.maintenance import CleanupLoop
+from pdfq.api.middleware import RequestMiddleware
 from pdfq.api.openapi import install_openapi
 from pdfq.api.routes import batches, events, health, jobs, results
 from pdfq.api.services import Services, build_services
@@ -26,19 +29,24 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings)
+    tracing.setup(settings, "pdfq-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services: Services = await blocking(build_services, settings)
         services.events.bind(asyncio.get_running_loop())
         app.state.services = services
+        await blocking(services.metrics.start_from_now)
         webhooks = WebhookSender(settings, services.db, services.webhook_secret)
         services.events.on_job_end(webhooks.wake)
+        upkeep = CleanupLoop(settings, services.db, services.blobs)
         services.queue.start()
         webhooks.start()
+        upkeep.start()
         try:
             yield
         finally:
+            await upkeep.stop()
             await webhooks.stop()
             await blocking(services.queue.stop, SHUTDOWN_GRACE_SECONDS)
             services.close()
@@ -49,6 +57,13 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         summary="Asynchronous PDF ingestion: text, tables, Markdown and OCR.",
         lifespan=lifespan,
     )
+
+    def observe(method: str, route: str, status: int, seconds: float) -> None:
+        services: Services | None = getattr(app.state, "services", None)
+        if services is not None:
+            services.metrics.observe_request(method, route, status, seconds)
+
+    app.add_middleware(RequestMiddleware, observe=observe, access_log=settings.access_log)
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(jobs.router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Header, Request
 
 from pdfq.api.auth import Principal
@@ -28,6 +29,7 @@ async def get_principal(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     principal = await services.auth.principal(authorization)
+    structlog.contextvars.bind_contextvars(tenant=principal.tenant)  # on the access-log line
     services.limiter.check(principal.tenant)
     return principal
 

@@ -33,6 +33,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNSAFE_PDF: 422,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.EXPIRED: 410,
     ErrorCode.QUEUE_FULL: 429,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.QUOTA_EXCEEDED: 429,

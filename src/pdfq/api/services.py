@@ -9,6 +9,7 @@ from datetime import datetime
 from pdfq.api.auth import Authenticator, RateLimiter
 from pdfq.api.events import JobEvents
 from pdfq.api.feeds import EventFeeds
+from pdfq.api.metrics import ServiceMetrics
 from pdfq.api.threads import blocking
 from pdfq.blobs import Blobs, open_blobs
 from pdfq.config import Settings
@@ -34,6 +35,7 @@ class Services:
     webhook_secret: bytes
     auth: Authenticator
     limiter: RateLimiter
+    metrics: ServiceMetrics
     _depth: int = 0
     _depth_at: float = field(default=-1e9)
 
@@ -78,4 +80,5 @@ def build_services(settings: Settings) -> Services:
         webhook_secret=load_webhook_secret(settings),
         auth=Authenticator(db),
         limiter=RateLimiter(settings.tenant_rate_per_second, settings.tenant_burst),
+        metrics=ServiceMetrics(db, settings.data_dir),
     )

@@ -58,6 +58,10 @@ class Blobs(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def delete(self, key: str) -> bool:
+        """Delete one blob; ``False`` when there was none."""
+        ...
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every blob under ``prefix/``; returns how many were removed."""
         ...

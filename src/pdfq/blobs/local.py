@@ -132,11 +132,20 @@ class LocalBlobs:
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
+    def delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot delete blob {key}: {exc}") from exc
+        return True
+
     def delete_prefix(self, prefix: str) -> int:
         folder = self._path(prefix)
-        if not folder.exists():
-            return 0
-        count = sum(1 for p in folder.rglob("*") if p.is_file())
+        count = 0
+        with contextlib.suppress(FileNotFoundError):  # gone, or being removed by another
+            count = sum(1 for p in folder.rglob("*") if p.is_file())
         shutil.rmtree(folder, ignore_errors=True)
         return count
 

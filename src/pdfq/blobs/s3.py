@@ -217,6 +217,13 @@ class S3Blobs:
             return False
         return True
 
+    def delete(self, key: str) -> bool:
+        if not self.exists(key):
+            return False
+        with _errors(f"delete {key}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        return True
+
     def delete_prefix(self, prefix: str) -> int:
         full = self._key(prefix) + "/"
         removed = 0

@@ -10,6 +10,7 @@ Nothing here knows about HTTP, queues or databases.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,7 @@ class Document:
             return
         from pdfq.extract.ocr.layout import ocr_layout
 
+        started = time.perf_counter()
         images = [
             render_page(
                 self._pdf,
@@ -183,6 +185,7 @@ class Document:
         except OcrFailed as exc:
             numbers = ", ".join(str(layout.number) for layout, _ in taken)
             raise OcrFailed(f"page {numbers}: {exc.message}") from exc
+        seconds = round((time.perf_counter() - started) / len(taken), 3)
         for (layout, reason), image, answer in zip(taken, images, answers, strict=True):
             read = ocr_layout(answer, layout, image.info["dpi"][0] / 72)
             yield PageResult(
@@ -193,6 +196,7 @@ class Document:
                 ocr_provider=answer.provider,
                 ocr_confidence=None if answer.confidence is None else round(answer.confidence, 3),
                 ocr_reason=reason,
+                ocr_seconds=seconds,
                 width=round(layout.width, 2),
                 height=round(layout.height, 2),
                 warnings=list(answer.notes),

@@ -21,6 +21,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 import structlog
@@ -53,6 +54,7 @@ TASK_SWEEP = "pdfq.sweep"
 TRANSIENT_RETRIES = 30  # the store unreachable: retried with back-off for about half an hour
 CANCEL_KILL_SECONDS = 1.5
 RECHECK_SECONDS = 1.0  # a job that cannot be taken yet is looked at again after this
+WORKERS_SEEN_SECONDS = 10.0  # readiness pings the workers at most this often
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -263,6 +265,15 @@ def backlog(app: Celery) -> int:
     return total
 
 
+def live_workers(app: Celery, *, host: str | None = None, timeout: float = 1.0) -> list[str]:
+    """The names of the pdfq workers that answer a ping (those of one host, if given)."""
+    replies = app.control.ping(timeout=timeout) or []
+    names = [name for reply in replies for name in reply]
+    if host is not None:
+        names = [n for n in names if n.endswith(f"@{host}")]
+    return names
+
+
 class CeleryQueue:
     """The API side: publishes job ids, asks workers to cancel, checks the broker, runs the
     sweeper (one active across API hosts) and relays notifications from workers."""
@@ -275,6 +286,7 @@ class CeleryQueue:
         self._sweeper = SweeperThread(
             settings, db, self.sender(self.app), lambda: backlog(self.app)
         )
+        self._workers_seen_at = -1e9
 
     @staticmethod
     def sender(app: Celery) -> Any:
@@ -305,3 +317,8 @@ class CeleryQueue:
                 conn.ensure_connection(max_retries=1, timeout=2)
         except Exception as exc:
             raise Unavailable(f"broker unreachable: {exc}") from exc
+        now = time.monotonic()
+        if now - self._workers_seen_at > WORKERS_SEEN_SECONDS:
+            if not live_workers(self.app):
+                raise Unavailable("no pdfq worker answered a ping over the broker")
+            self._workers_seen_at = now

@@ -42,6 +42,7 @@ def find_reusable(db: Database, *, tenant: str, sha256: str, options: Options) -
             jobs.c.tenant == tenant,
             jobs.c.sha256 == sha256,
             jobs.c.status == JobStatus.SUCCEEDED.value,
+            jobs.c.expired_at.is_(None),
         )
         .order_by(jobs.c.id.desc())
         .limit(CANDIDATES)

@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 from pdfq.domain import Event
 from pdfq.store.db import Database
 from pdfq.store.notify import in_transaction
-from pdfq.store.tables import events
+from pdfq.store.tables import events, jobs
 
 EventDraft = tuple[str, dict[str, Any]]
 """An event before it is stored: ``(type, data)``."""
@@ -26,6 +26,7 @@ PAGES = "pages"
 AFTER_PAGES = frozenset({"extracted", "merged", "succeeded", "failed", "canceled"})
 
 _INSERT = insert(events).returning(events.c.id)
+_TENANT_OF = select(jobs.c.tenant).where(jobs.c.id == bindparam("job_id"))
 
 
 def insert_events(
@@ -37,18 +38,31 @@ def insert_events(
     pages: Sequence[dict[str, Any]] = (),
     progress: tuple[int, int | None] | None = None,
     notify: bool = True,
+    tenant: str | None = None,
 ) -> int | None:
     """Insert event rows, led by a ``pages`` event when ``pages`` just finished (with the job's
     ``progress`` after them: pages done, pages total), and (on PostgreSQL) announce them in
-    one notification sent when the transaction commits. Returns the last event's id."""
-    rows = [{"job_id": job_id, "type": kind, "at": now, "data": data} for kind, data in drafts]
+    one notification sent when the transaction commits. Each row keeps the job's ``tenant``
+    (read from the job when not given), so the audit trail outlives deleted jobs. Returns the
+    last event's id."""
+    drafts = list(drafts)
+    if not drafts and not pages:
+        return None
+    if tenant is None:
+        tenant = conn.execute(_TENANT_OF, {"job_id": job_id}).scalar()
+    rows = [
+        {"job_id": job_id, "tenant": tenant, "type": kind, "at": now, "data": data}
+        for kind, data in drafts
+    ]
     if pages:
         done, total = progress if progress is not None else (None, None)
         data = {"pages": list(pages), "pages_done": done, "pages_total": total}
         # In the history the pages come after what happened on the way (scan, OCR notes) and
         # before what ends the work (extracted, merged, succeeded, …).
         at = next((i for i, r in enumerate(rows) if r["type"] in AFTER_PAGES), len(rows))
-        rows.insert(at, {"job_id": job_id, "type": PAGES, "at": now, "data": data})
+        rows.insert(
+            at, {"job_id": job_id, "tenant": tenant, "type": PAGES, "at": now, "data": data}
+        )
     if not rows:
         return None
     last: int = max(conn.execute(_INSERT, rows).scalars().all())
@@ -98,3 +112,36 @@ def last_event_id(db: Database, *, job_id: str) -> int:
     query = select(func.max(events.c.id)).where(events.c.job_id == job_id)
     with db.read() as conn:
         return int(conn.execute(query).scalar() or 0)
+
+
+def list_all_events(db: Database, *, after_id: int, limit: int) -> list[Event]:
+    """Events of every job with ``id > after_id``, in id order (the metrics tail)."""
+    query = select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
+    with db.read() as conn:
+        return [
+            Event(id=r.id, job_id=r.job_id, type=r.type, at=r.at, data=r.data)
+            for r in conn.execute(query)
+        ]
+
+
+def audit_events(
+    db: Database,
+    *,
+    tenant: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    types: Sequence[str] = (),
+    after_id: int = 0,
+    limit: int = 1000,
+) -> list[Event]:
+    """A tenant's events across its jobs (deleted ones too), in id order, within a time range."""
+    query = select(events).where(events.c.tenant == tenant, events.c.id > after_id)
+    if since is not None:
+        query = query.where(events.c.at >= since)
+    if until is not None:
+        query = query.where(events.c.at < until)
+    if types:
+        query = query.where(events.c.type.in_(list(types)))
+    with db.read() as conn:
+        rows = conn.execute(query.order_by(events.c.id).limit(limit))
+        return [Event(id=r.id, job_id=r.job_id, type=r.type, at=r.at, data=r.data) for r in rows]

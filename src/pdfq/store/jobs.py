@@ -79,6 +79,9 @@ class JobRecord:
     chunks_done: int
     dedupe_of: str | None
     webhook_url: str | None
+    input_removed_at: datetime | None
+    expired_at: datetime | None
+    trace_context: dict[str, str] | None
     fair_rank: int
     created_at: datetime
     started_at: datetime | None
@@ -120,6 +123,7 @@ class JobRecord:
             created_at=self.created_at,
             started_at=self.started_at,
             finished_at=self.finished_at,
+            expired_at=self.expired_at,
         )
 
 
@@ -172,6 +176,8 @@ class NewJob:
     batch_id: str | None = None
     webhook_url: str | None = None
     """Where the end is announced (the job's own URL, else the server's default)."""
+    trace_context: dict[str, str] | None = None
+    """The creating request's trace context (when tracing is on)."""
     extra_events: list[EventDraft] = field(default_factory=list)
 
     def record(self, now: datetime) -> JobRecord:
@@ -203,6 +209,9 @@ class NewJob:
             chunks_done=0,
             dedupe_of=None,
             webhook_url=self.webhook_url,
+            input_removed_at=None,
+            expired_at=None,
+            trace_context=self.trace_context,
             fair_rank=0,
             created_at=now,
             started_at=None,
@@ -266,7 +275,7 @@ def create_jobs(conn: Connection, news: Sequence[NewJob], now: datetime) -> list
         conn.execute(_INSERT_JOB, [r.to_row() for r in records])
     for new in news:
         # No notification: nobody can be watching a job that did not exist.
-        insert_events(conn, new.id, new.arrival_events(), now, notify=False)
+        insert_events(conn, new.id, new.arrival_events(), now, notify=False, tenant=new.tenant)
     return records
 
 
@@ -850,6 +859,7 @@ def retry(
     query = update(jobs).where(
         jobs.c.id == job_id,
         jobs.c.status.in_([JobStatus.FAILED.value, JobStatus.CANCELED.value]),
+        jobs.c.input_removed_at.is_(None),
     )
     if tenant is not None:
         query = query.where(jobs.c.tenant == tenant)
@@ -889,7 +899,9 @@ def delete_job(db: Database, *, job_id: str, now: datetime | None = None) -> boo
     now = now or utcnow()
     with db.write() as conn:
         _forget_work(conn, job_id)
-        result = conn.execute(delete(jobs).where(jobs.c.id == job_id))
-        if result.rowcount == 1:
-            insert_events(conn, job_id, [("deleted", {})], now)
-    return result.rowcount == 1
+        tenant = conn.execute(
+            delete(jobs).where(jobs.c.id == job_id).returning(jobs.c.tenant)
+        ).scalar()
+        if tenant is not None:
+            insert_events(conn, job_id, [("deleted", {})], now, tenant=tenant)
+    return tenant is not None

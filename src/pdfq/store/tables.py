@@ -102,6 +102,12 @@ jobs = Table(
     # Where the job's end is announced: its own webhook_url, or the server's default when the
     # job was created (kept apart from the options, so a default never shows to clients).
     Column("webhook_url", Text, nullable=True),
+    # Retention: when the input file was removed, and when the results were (the job then
+    # answers 410 Gone where its files are needed).
+    Column("input_removed_at", UTCDateTime, nullable=True),
+    Column("expired_at", UTCDateTime, nullable=True),
+    # The trace context of the request that created the job (tracing on), for its workers.
+    Column("trace_context", JSON(none_as_null=True), nullable=True),
     # Place in the fair order across tenants (start-time fair queueing, see store/fair.py).
     Column("fair_rank", BigInteger, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
@@ -118,6 +124,7 @@ jobs = Table(
     Index(None, "status", "lease_expires_at"),
     Index(None, "batch_id"),
     Index(None, "tenant", "sha256"),
+    Index(None, "status", "finished_at"),
 )
 
 pages = Table(
@@ -168,10 +175,14 @@ events = Table(
     metadata,
     Column("id", EventId, primary_key=True, autoincrement=True),
     Column("job_id", String(36), nullable=False),
+    # The job's tenant, kept so the audit trail outlives deleted jobs (NULL in old rows).
+    Column("tenant", String(64), nullable=True),
     Column("type", String(32), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("data", JSON, nullable=False),
     Index(None, "job_id", "id"),
+    Index(None, "tenant", "id"),
+    Index(None, "at"),
 )
 
 batches = Table(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from pdfq import tracing
 from pdfq.blobs import Blobs, open_blobs
 from pdfq.config import Settings
 from pdfq.crypto import SecretBox, load_secret_box
@@ -208,6 +209,7 @@ def build_worker_context(settings: Settings) -> WorkerContext:
     """Everything a worker process needs, built once per process."""
     db = Database(settings.database_url, pool_size=2)
     owner = process_owner()
+    tracing.setup(settings, "pdfq-worker")
     return WorkerContext(
         settings=settings,
         db=db,

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from pdfq import results
+from pdfq import results, tracing
 from pdfq.domain import ErrorCode, JobError, JobStatus, Metadata, OcrMode, PageResult
 from pdfq.errors import (
     Canceled,
@@ -109,6 +109,7 @@ class _Progress:
                         "reason": page.ocr_reason,
                         "provider": page.ocr_provider,
                         "confidence": page.ocr_confidence,
+                        "seconds": page.ocr_seconds,
                         "notes": page.warnings,
                         "worker": self.ctx.owner,
                     },
@@ -506,7 +507,17 @@ def process_job(
     bound = structlog.contextvars.bound_contextvars(
         job_id=claim.job_id, tenant=record.tenant, attempt=record.attempts, chunk=claim.chunk
     )
-    with bound, ctx.leases.hold(control):
+    span = tracing.work_span(
+        "pdfq.job" if claim.chunk is None else "pdfq.chunk",
+        record.trace_context,
+        {
+            "pdfq.job_id": claim.job_id,
+            "pdfq.tenant": record.tenant,
+            "pdfq.attempt": record.attempts,
+            "pdfq.chunk": claim.chunk,
+        },
+    )
+    with bound, span, ctx.leases.hold(control):
         if claim.chunk is not None:
             return _run_chunk(ctx, record, control, notify)
         return _run_whole(ctx, record, control, notify)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from pdfq import results
+from pdfq import results, tracing
 from pdfq.api.deps import ReaderDep, ServicesDep, SubmitterDep
 from pdfq.api.errors import HTTP_STATUS, error_body
 from pdfq.api.intake import admit_batch, check_capacity, parse_options, webhook_for
@@ -124,6 +124,7 @@ async def submit_batch(
                 secret=secret,
                 batch_id=batch_id,
                 webhook_url=webhook_for(services, options),
+                trace_context=tracing.carrier(),
             )
             for part in accepted
         ]

@@ -1,20 +1,24 @@
-"""Event routes: a job's (or a batch's) history as JSON, or live as server-sent events."""
+"""Event routes: a job's (or a batch's) history as JSON, or live as server-sent events;
+and the tenant's audit trail."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import StringConstraints
 
 from pdfq.api import sse
-from pdfq.api.deps import ReaderDep, ServicesDep
+from pdfq.api.deps import AdminDep, ReaderDep, ServicesDep
 from pdfq.api.routes.batches import batch_summary, load_batch
 from pdfq.api.routes.jobs import load_job
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
-from pdfq.domain import Event
+from pdfq.domain import Event, EventPage
+from pdfq.errors import InvalidRequest
 from pdfq.store import batches as batch_repo
 from pdfq.store import events as event_repo
 from pdfq.store import jobs as repo
@@ -37,6 +41,8 @@ HISTORY_RESPONSES: dict[int | str, dict[str, Any]] = {
 MAX_ID = 2**62  # the store's integers are 64-bit: larger numbers cannot name anything
 AfterQuery = Annotated[int, Query(ge=0, le=MAX_ID, description="Only events with a larger id.")]
 LimitQuery = Annotated[int, Query(ge=1, le=1000)]
+ISO_TIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+EventType = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
 LastEventIdHeader = Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)]
 
 
@@ -95,6 +101,47 @@ async def job_events(
     return await blocking(
         event_repo.list_events, services.db, job_id=job_id, after_id=after, limit=limit
     )
+
+
+@router.get(
+    "/v1/events",
+    response_model=EventPage,
+    summary="The audit trail: events of all the tenant's jobs, deleted ones too (admin)",
+)
+async def audit_events(
+    services: ServicesDep,
+    principal: AdminDep,
+    since: Annotated[
+        str | None,
+        Query(pattern=ISO_TIME, description="From this time (ISO 8601; UTC if no zone)."),
+    ] = None,
+    until: Annotated[str | None, Query(pattern=ISO_TIME, description="Before this time.")] = None,
+    type: Annotated[list[EventType], Query(description="Only these event types.")] = [],  # noqa: B006
+    after: AfterQuery = 0,
+    limit: LimitQuery = 1000,
+) -> EventPage:
+    items = await blocking(
+        event_repo.audit_events,
+        services.db,
+        tenant=principal.tenant,
+        since=_aware(since),
+        until=_aware(until),
+        types=type,
+        after_id=after,
+        limit=limit,
+    )
+    return EventPage(items=items, next_after=items[-1].id if len(items) == limit else None)
+
+
+def _aware(text: str | None) -> datetime | None:
+    """An ISO 8601 time; without a zone it is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidRequest(f"{text!r} is not a time (use ISO 8601)") from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @router.get(

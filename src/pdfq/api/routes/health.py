@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from pdfq.api.deps import ServicesDep
+from pdfq.api.metrics import CONTENT_TYPE, metrics_response
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
 from pdfq.errors import PdfqError
+from pdfq.queue.local import LocalQueue
 
 router = APIRouter(tags=["health"])
 
@@ -27,6 +29,20 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(services: ServicesDep) -> JSONResponse:
     return await blocking(_readiness, services)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+)
+async def metrics(services: ServicesDep) -> Response:
+    queue = services.queue
+    workers = None
+    if isinstance(queue, LocalQueue):
+        workers = (queue.busy_workers, services.settings.workers)
+    return metrics_response(await blocking(services.metrics.scrape, workers=workers))
 
 
 def _readiness(services: Services) -> JSONResponse:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from pdfq import results
+from pdfq import results, tracing
 from pdfq.api.deps import ReaderDep, ServicesDep, SubmitterDep
 from pdfq.api.events import may_have_ended
 from pdfq.api.intake import admit, check_capacity, parse_options, webhook_for
@@ -16,7 +16,7 @@ from pdfq.api.threads import blocking
 from pdfq.api.upload import receive_upload
 from pdfq.blobs import BlobWriter
 from pdfq.domain import Job, JobPage, JobStatus, new_id
-from pdfq.errors import Conflict, NotFound
+from pdfq.errors import Conflict, Expired, NotFound
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import JobRecord, NewJob
 
@@ -70,6 +70,19 @@ async def load_job(services: Services, job_id: str, tenant: str) -> JobRecord:
     if record is None:
         raise NotFound(f"no job {job_id}")
     return record
+
+
+def gone(record: JobRecord) -> Expired:
+    """The 410 answer for a job whose files retention removed."""
+    if record.expired_at is not None:
+        when, what = record.expired_at, "its results and input file were"
+    else:
+        assert record.input_removed_at is not None
+        when, what = record.input_removed_at, "its input file was"
+    return Expired(
+        f"job {record.id} ended on {record.finished_at:%Y-%m-%d %H:%M} UTC; {what} removed on "
+        f"{when:%Y-%m-%d %H:%M} UTC after the server's retention period"
+    )
 
 
 def _replayed(record: JobRecord) -> Response:
@@ -128,6 +141,7 @@ async def submit_job(
             secret=services.secrets.encrypt(password) if password else None,
             idempotency_key=idempotency_key,
             webhook_url=webhook_for(services, options),
+            trace_context=tracing.carrier(),
         )
         record, created = await blocking(admit, services, new)
     except BaseException:
@@ -215,7 +229,7 @@ def _cancel(services: Services, job_id: str, tenant: str) -> Response:
     status_code=202,
     response_model=Job,
     summary="Run a failed or canceled job again",
-    responses={404: {}, 409: {}},
+    responses={404: {}, 409: {}, 410: {"description": "its input file was removed"}},
 )
 async def retry_job(job_id: str, services: ServicesDep, principal: SubmitterDep) -> Response:
     return await blocking(_retry, services, job_id, principal.tenant)
@@ -227,6 +241,8 @@ def _retry(services: Services, job_id: str, tenant: str) -> Response:
         current = repo.get_job(services.db, job_id=job_id, tenant=tenant)
         if current is None:
             raise NotFound(f"no job {job_id}")
+        if current.input_removed_at is not None:
+            raise gone(current)
         raise Conflict(
             f"only failed or canceled jobs can be retried; this one is {current.status.value}"
         )

@@ -15,7 +15,7 @@ from starlette.concurrency import iterate_in_threadpool
 from pdfq import results
 from pdfq.api.deps import ReaderDep, ServicesDep
 from pdfq.api.errors import error_body
-from pdfq.api.routes.jobs import job_response
+from pdfq.api.routes.jobs import gone, job_response
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
 from pdfq.domain import DocumentResult, Job, JobStatus, PageResult
@@ -29,6 +29,7 @@ _NOT_DONE: dict[int | str, dict[str, Any]] = {
     202: {"description": "not finished yet: the job is returned", "model": Job},
     404: {"description": "no such job"},
     409: {"description": "the job failed or was canceled: its error is returned"},
+    410: {"description": "the job's files were removed after the retention period"},
 }
 
 
@@ -83,6 +84,8 @@ def _record(services: Services, job_id: str, tenant: str) -> JobRecord:
     record = repo.get_job(services.db, job_id=job_id, tenant=tenant)
     if record is None:
         raise NotFound(f"no job {job_id}")
+    if record.expired_at is not None:
+        raise gone(record)
     return record
 
 

@@ -1,0 +1,126 @@
+"""Retention on SQLite and PostgreSQL with a clock the test controls: what expires goes, files
+before rows, and nothing else is touched."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from pdfq import results
+from pdfq.blobs.local import LocalBlobs
+from pdfq.store import Database
+from pdfq.store import events as event_repo
+from pdfq.store import jobs as repo
+from pdfq.store.retention import Retention, cleanup
+from tests.integration.test_outbox import run_to_success
+from tests.integration.test_store import make_job
+
+DAY = timedelta(days=1)
+
+
+def job(db: Database, job_id: str) -> repo.JobRecord:
+    record = repo.get_job(db, job_id=job_id)
+    assert record is not None
+    return record
+
+
+def with_files(blobs: LocalBlobs, job_id: str) -> None:
+    blobs.put(results.input_key(job_id), b"%PDF-1.7 input")
+    blobs.put(results.result_key(job_id, 1), b"result")
+
+
+def test_each_clock_removes_its_part_and_nothing_else(db: Database, tmp_path: Path) -> None:
+    blobs = LocalBlobs(tmp_path / "blobs")
+    done = make_job(db)
+    with_files(blobs, done)
+    run_to_success(db, done)
+    queued = make_job(db)
+    with_files(blobs, queued)
+    running = make_job(db)
+    with_files(blobs, running)
+    assert repo.claim(db, job_id=running, owner="w", lease_seconds=60)
+    ended_at = job(db, done).finished_at
+    assert ended_at is not None
+    retention = Retention(inputs=timedelta(hours=1), results=7 * DAY, records=30 * DAY)
+
+    early = cleanup(db, blobs, retention, now=ended_at + timedelta(minutes=30))
+    assert early.empty
+
+    inputs = cleanup(db, blobs, retention, now=ended_at + 2 * timedelta(hours=1))
+    assert inputs.inputs == [done]
+    assert not blobs.exists(results.input_key(done))
+    assert blobs.exists(results.result_key(done, 1))
+    assert job(db, done).input_removed_at is not None
+
+    expired = cleanup(db, blobs, retention, now=ended_at + 8 * DAY)
+    assert expired.results == [done]
+    assert not (blobs.root / done).exists()
+    record = job(db, done)
+    assert record.expired_at is not None
+    assert record.result_index is None
+    assert repo.list_pages(db, job_id=done) == []
+    assert event_repo.list_events(db, job_id=done)  # the audit trail stays
+
+    gone = cleanup(db, blobs, retention, now=ended_at + 31 * DAY)
+    assert gone.records == [done]
+    assert repo.get_job(db, job_id=done) is None
+    assert event_repo.list_events(db, job_id=done) == []
+    # queued and running work never expires
+    for job_id in (queued, running):
+        assert repo.get_job(db, job_id=job_id) is not None
+        assert blobs.exists(results.input_key(job_id))
+
+
+def test_a_dry_run_changes_nothing(db: Database, tmp_path: Path) -> None:
+    blobs = LocalBlobs(tmp_path / "blobs")
+    job_id = make_job(db)
+    with_files(blobs, job_id)
+    run_to_success(db, job_id)
+    ended_at = job(db, job_id).finished_at
+    assert ended_at is not None
+    report = cleanup(
+        db, blobs, Retention(results=DAY, records=2 * DAY), now=ended_at + 3 * DAY, dry_run=True
+    )
+    assert report.results == [job_id]
+    assert report.events > 0
+    assert job(db, job_id).expired_at is None
+    assert blobs.exists(results.input_key(job_id))
+
+
+def test_cleanups_running_at_once_share_the_work(db: Database, tmp_path: Path) -> None:
+    blobs = LocalBlobs(tmp_path / "blobs")
+    ids = [make_job(db) for _ in range(30)]
+    for job_id in ids:
+        with_files(blobs, job_id)
+        run_to_success(db, job_id)
+    later = repo.utcnow() + 2 * DAY
+    reports = []
+
+    def run() -> None:
+        reports.append(cleanup(db, blobs, Retention(results=DAY), now=later, batch=7))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expired = [job_id for report in reports for job_id in report.results]
+    assert sorted(expired) == sorted(ids)  # each job expired once, by one of them
+    assert all(job(db, j).expired_at for j in ids)
+    assert not any((blobs.root / j).exists() for j in ids)
+
+
+def test_a_retried_job_does_not_lose_its_input(db: Database, tmp_path: Path) -> None:
+    from pdfq.domain import ErrorCode, JobError
+
+    blobs = LocalBlobs(tmp_path / "blobs")
+    job_id = make_job(db)
+    with_files(blobs, job_id)
+    repo.claim(db, job_id=job_id, owner="w", lease_seconds=60)
+    repo.finish(db, job_id=job_id, attempt=1, error=JobError(code=ErrorCode.TIMEOUT, message="x"))
+    assert repo.retry(db, job_id=job_id) is not None  # queued again before the cleanup came
+    ended = repo.utcnow() + 2 * DAY
+    report = cleanup(db, blobs, Retention(inputs=timedelta(hours=1)), now=ended)
+    assert report.inputs == []
+    assert blobs.exists(results.input_key(job_id))
