@@ -14,7 +14,7 @@ from pdfq.api.errors import install_error_handlers
 from pdfq.api.maintenance import CleanupLoop
 from pdfq.api.middleware import RequestMiddleware
 from pdfq.api.openapi import install_openapi
-from pdfq.api.routes import batches, events, health, jobs, results
+from pdfq.api.routes import batches, events, health, jobs, results, web
 from pdfq.api.services import Services, build_services
 from pdfq.api.threads import blocking
 from pdfq.config import Settings
@@ -71,4 +71,5 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.include_router(events.router)
     app.include_router(batches.router)
     app.include_router(health.router)
+    app.include_router(web.router)
     return app

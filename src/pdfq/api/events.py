@@ -35,8 +35,11 @@ class Subscription:
 
     async def get(self, within: float) -> Notification | None:
         """The next notification, or ``None`` after ``within`` seconds."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that arrives as the item does, leaving the awaiting task running after cancel().
         try:
-            return await asyncio.wait_for(self.queue.get(), within)
+            async with asyncio.timeout(within):
+                return await self.queue.get()
         except TimeoutError:
             return None
 

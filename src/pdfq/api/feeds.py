@@ -17,7 +17,6 @@ PostgreSQL listener reconnects only delays it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 LOOKBACK = timedelta(seconds=5)
 QUIET_REREAD_SECONDS = 5.0
+STOP_SECONDS = 5.0
 
 ReadEvents = Callable[[str, int, datetime | None], Awaitable[list[Event]]]
 """Reads a job's events with ``id > after`` (and, given a time, those written since then)."""
@@ -50,15 +50,20 @@ class _Feed:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
-    async def start(self) -> None:
+    def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"feed-{self.job_id}")
+
+    async def ready(self) -> None:
+        """Until notifications reach this feed (so a follower's backlog read after this
+        misses nothing)."""
         await self._ready.wait()
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait([self._task], timeout=STOP_SECONDS)
+            if not done:
+                log.error("an event feed did not stop", job_id=self.job_id)
 
     async def _run(self) -> None:
         async with self._hub.subscribe(self.job_id) as subscription:
@@ -109,6 +114,7 @@ class EventFeeds:
         queue: asyncio.Queue[list[Event]] = asyncio.Queue()
         joined: list[_Feed] = []
         try:
+            # Nothing awaits while the lock is held: the feed table only changes in one step.
             async with self._lock:
                 for job_id in job_ids:
                     feed = self._feeds.get(job_id)
@@ -116,17 +122,22 @@ class EventFeeds:
                         feed = self._feeds[job_id] = _Feed(
                             job_id, self._hub, self._read, self._last
                         )
-                        await feed.start()
+                        feed.start()
                     feed.followers.add(queue)
                     joined.append(feed)
+            for feed in joined:
+                await feed.ready()
             yield queue
         finally:
+            idle = []
             async with self._lock:
                 for feed in joined:
                     feed.followers.discard(queue)
                     if not feed.followers and self._feeds.get(feed.job_id) is feed:
                         del self._feeds[feed.job_id]
-                        await feed.stop()
+                        idle.append(feed)
+            for feed in idle:
+                await feed.stop()
 
     @property
     def followed_jobs(self) -> int:

@@ -95,11 +95,15 @@ async def follow_jobs(
                 yield message("job", _job_json(record))
         while open_jobs:
             try:
-                batch = await asyncio.wait_for(live.get(), KEEPALIVE_SECONDS)
+                async with asyncio.timeout(KEEPALIVE_SECONDS):
+                    batch = await live.get()
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
-            async for text in _emit(batch, sent, open_jobs, load_job):
+            # A feed looks back a few seconds on each read: what the client resumed after is
+            # not sent again.
+            fresh = [event for event in batch if event.id > after]
+            async for text in _emit(fresh, sent, open_jobs, load_job):
                 yield text
 
 
