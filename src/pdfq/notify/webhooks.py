@@ -84,6 +84,7 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, Delivery] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pdfq-webhooks")
@@ -95,6 +96,12 @@ class WebhookSender:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Attempts cut short have no outcome: due again now, not after their hold.
+        for delivery in list(self._in_flight.values()):
+            with contextlib.suppress(PdfqError):
+                await asyncio.to_thread(
+                    outbox.release, self.db, delivery=delivery, now=datetime.now(UTC)
+                )
         await self._client.aclose()
         await self._trusted.aclose()
 
@@ -144,6 +151,13 @@ class WebhookSender:
         self._wake.set()
 
     async def _send(self, delivery: Delivery) -> None:
+        self._in_flight[delivery.id] = delivery
+        try:
+            await self._attempt(delivery)
+        finally:
+            self._in_flight.pop(delivery.id, None)
+
+    async def _attempt(self, delivery: Delivery) -> None:
         body = delivery.payload.encode()
         started = time.monotonic()
         error: str | None = None

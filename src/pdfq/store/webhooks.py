@@ -163,6 +163,16 @@ def record_failed(
     return done == 1
 
 
+def release(db: Database, *, delivery: Delivery, now: datetime) -> bool:
+    """Give back an attempt that was stopped before it had an outcome (a shutdown): the
+    delivery is due again at once instead of after its hold."""
+    with db.write() as conn:
+        done = conn.execute(
+            update(deliveries).where(_this_attempt(delivery)).values(next_attempt_at=now)
+        ).rowcount
+    return done == 1
+
+
 def list_deliveries(db: Database, *, job_id: str) -> list[Delivery]:
     query = select(deliveries).where(deliveries.c.job_id == job_id).order_by(deliveries.c.id)
     with db.read() as conn:
