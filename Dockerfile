@@ -1,10 +1,13 @@
 # pdfq: one image for the API (`pdfq serve`) and the workers (`pdfq worker`).
 FROM python:3.11-slim-bookworm
 
-# Tesseract with its language data for OCR, qpdf for the safety scan's tooling.
+# Tesseract with its language data for OCR, qpdf for the safety scan's tooling, LibreOffice
+# (headless) to convert office documents to PDF.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra qpdf \
+      libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui \
+      fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -27,11 +27,29 @@ from pdfq.errors import PdfqError
 
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
-FORMATS: dict[str, tuple[Literal["markdown", "json", "text"], str]] = {
+FORMATS: dict[str, tuple[Literal["markdown", "markdown-boxes", "json", "text"], str]] = {
     "md": ("markdown", ".md"),
+    "md-boxes": ("markdown-boxes", ".boxes.md"),
     "json": ("json", ".json"),
     "txt": ("text", ".txt"),
 }
+SUFFIXES = frozenset(
+    [
+        ".pdf",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".tif",
+        ".tiff",
+        ".docx",
+        ".pptx",
+        ".xlsx",
+        ".odt",
+        ".odp",
+        ".ods",
+        ".rtf",
+    ]
+)
 UPLOADS_AT_ONCE = 4
 
 console = Console()
@@ -48,7 +66,7 @@ KeyOption = Annotated[
     typer.Option("--api-key", envvar="PDFQ_API_KEY", help="API key [env: PDFQ_API_KEY]."),
 ]
 FormatOption = Annotated[
-    str, typer.Option("--format", "-f", help="Result format: md, json or txt.")
+    str, typer.Option("--format", "-f", help="Result format: md, md-boxes, json or txt.")
 ]
 
 
@@ -56,9 +74,9 @@ def _client(url: str, api_key: str | None) -> Client:
     return Client(url, api_key=api_key)
 
 
-def _format(name: str) -> tuple[Literal["markdown", "json", "text"], str]:
+def _format(name: str) -> tuple[Literal["markdown", "markdown-boxes", "json", "text"], str]:
     if name not in FORMATS:
-        raise typer.BadParameter(f"{name!r}: use md, json or txt", param_hint="--format")
+        raise typer.BadParameter(f"{name!r}: use md, md-boxes, json or txt", param_hint="--format")
     return FORMATS[name]
 
 
@@ -68,11 +86,12 @@ def _unreachable(url: str, exc: Exception) -> typer.Exit:
 
 
 def _pdf_files(paths: list[Path]) -> list[Path]:
-    """The files named, with folders expanded to the PDFs inside them."""
+    """The files named, with folders expanded to the documents inside them (PDFs, images and
+    office files, by their names; the server decides by their content)."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf")
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES)
         elif path.is_file():
             found.append(path)
         else:
@@ -135,7 +154,9 @@ def _status_text(job: Job) -> str:
 
 
 def submit(
-    files: Annotated[list[Path], typer.Argument(help="PDF files, or folders of them.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="PDFs, images or office files, or folders of them.")
+    ],
     wait: Annotated[
         bool, typer.Option(help="Wait for every job, with a progress bar each.")
     ] = False,

@@ -31,7 +31,7 @@ from pdfq.domain import Batch, DocumentResult, Event, Job, JobPage, JobStatus, P
 from pdfq.errors import PdfqError, TooManyRequests, Unavailable, error_for_code
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-ResultFormat = Literal["json", "markdown", "text"]
+ResultFormat = Literal["json", "markdown", "markdown-boxes", "text"]
 FileInput = str | Path | bytes | IO[bytes]
 LONG_POLL_SECONDS = 30.0
 RECONNECT_SECONDS = 1.0
@@ -285,7 +285,7 @@ class Client:
     @overload
     def result(self, job_id: str, format: Literal["json"] = "json") -> DocumentResult: ...
     @overload
-    def result(self, job_id: str, format: Literal["markdown", "text"]) -> str: ...
+    def result(self, job_id: str, format: Literal["markdown", "markdown-boxes", "text"]) -> str: ...
 
     def result(self, job_id: str, format: ResultFormat = "json") -> DocumentResult | str:
         """The result, once the job has ended (waits for it). A failed job raises its error."""
@@ -311,6 +311,12 @@ class Client:
     def tables_csv(self, job_id: str) -> str:
         _raise_if_unsuccessful(self.wait(job_id))
         return self._call("GET", f"/v1/jobs/{job_id}/tables.csv").text
+
+    def file(self, job_id: str, name: str) -> bytes:
+        """A file of the finished job: ``tables.xlsx``, ``tables.zip``, ``layout.pdf``, or an
+        image as named in the result (``images/<name>``)."""
+        _raise_if_unsuccessful(self.wait(job_id))
+        return self._call("GET", f"/v1/jobs/{job_id}/{name}").content
 
     # --- acting -----------------------------------------------------------------------------
 
@@ -460,7 +466,9 @@ class AsyncClient:
     @overload
     async def result(self, job_id: str, format: Literal["json"] = "json") -> DocumentResult: ...
     @overload
-    async def result(self, job_id: str, format: Literal["markdown", "text"]) -> str: ...
+    async def result(
+        self, job_id: str, format: Literal["markdown", "markdown-boxes", "text"]
+    ) -> str: ...
 
     async def result(self, job_id: str, format: ResultFormat = "json") -> DocumentResult | str:
         _raise_if_unsuccessful(await self.wait(job_id))
@@ -483,6 +491,11 @@ class AsyncClient:
     async def tables_csv(self, job_id: str) -> str:
         _raise_if_unsuccessful(await self.wait(job_id))
         return (await self._call("GET", f"/v1/jobs/{job_id}/tables.csv")).text
+
+    async def file(self, job_id: str, name: str) -> bytes:
+        """See :meth:`Client.file`."""
+        _raise_if_unsuccessful(await self.wait(job_id))
+        return (await self._call("GET", f"/v1/jobs/{job_id}/{name}")).content
 
     async def cancel(self, job_id: str) -> Job:
         response = await self._call("POST", f"/v1/jobs/{job_id}/cancel")

@@ -99,6 +99,20 @@ class Settings(BaseSettings):
         description="Global ceiling on queued jobs; uploads beyond it get 429 with Retry-After.",
     )
 
+    accept_images: bool = Field(
+        True, description="Accept PNG, JPEG and TIFF files (read with OCR)."
+    )
+    accept_office: bool = Field(
+        True,
+        description="Accept DOCX, PPTX, XLSX, ODT, ODP, ODS and RTF files (converted to PDF "
+        "with LibreOffice on the workers).",
+    )
+    convert_time_limit_seconds: float = Field(
+        120.0, gt=0, description="Time limit of converting one office document to PDF."
+    )
+    convert_max_memory_mb: int = Field(
+        4096, ge=256, description="Address-space cap of the LibreOffice process converting it."
+    )
     max_batch_files: int = Field(
         100, ge=1, description="Most files accepted by one `POST /v1/batches` request."
     )
@@ -149,6 +163,13 @@ class Settings(BaseSettings):
         ge=MiB,
         description="Largest decompressed size of one PDF stream; beyond it the file is rejected "
         "as `unsafe_pdf` (deflate bombs) before any parsing.",
+    )
+
+    max_image_bytes: int = Field(
+        256 * MiB,
+        ge=0,
+        description="Bytes of embedded images one document may extract (the rest are skipped "
+        "with a warning on their page).",
     )
 
     fanout_pages: int = Field(
@@ -429,6 +450,11 @@ class Settings(BaseSettings):
             results=period(self.retention_results_days, "days"),
             records=period(self.retention_records_days, "days"),
         )
+
+    @property
+    def accepted_inputs(self) -> frozenset[str]:
+        """The input families uploads may be: ``pdf``, ``image``, ``office``."""
+        return frozenset(["pdf"] + ["image"] * self.accept_images + ["office"] * self.accept_office)
 
     @property
     def rejected_findings(self) -> frozenset[str]:

@@ -117,6 +117,10 @@ class Options(BaseModel):
         None, max_length=2048, description="Called with the final job JSON (http or https)."
     )
     priority: int = Field(0, ge=-10, le=10, description="Higher runs first.")
+    images: bool = Field(
+        True,
+        description="Extract the embedded raster images of text pages into the results.",
+    )
     dedupe: bool = Field(
         True,
         description="Answer at once with the result of an earlier job of the same tenant that "
@@ -134,10 +138,10 @@ class Options(BaseModel):
         return value.strip()
 
     @property
-    def result_shape(self) -> tuple[str, str, str | None]:
+    def result_shape(self) -> tuple[str, str, str | None, bool]:
         """The options that change a result (two jobs of one file with equal shapes have
         equal results)."""
-        return (self.ocr.value, self.languages, self.pages)
+        return (self.ocr.value, self.languages, self.pages, self.images)
 
     @field_validator("languages")
     @classmethod
@@ -173,6 +177,11 @@ class Job(BaseModel):
     filename: str
     size_bytes: int
     sha256: str
+    input_type: str = Field(
+        "pdf",
+        description="What was uploaded, recognised by content: `pdf`, `png`, `jpeg`, `tiff`, "
+        "`docx`, `pptx`, `xlsx`, `odt`, `odp`, `ods` or `rtf`.",
+    )
     options: Options
     progress: Progress
     error: JobError | None = None
@@ -253,6 +262,43 @@ class Table(BaseModel):
     )
 
 
+Box = tuple[float, float, float, float]
+"""x0, top, x1, bottom in PDF points from the page's top-left corner."""
+
+
+class BlockLine(BaseModel):
+    text: str
+    bbox: Box
+    confidence: float | None = Field(None, description="OCR pages: the engine's, 0 to 1.")
+
+
+class Block(BaseModel):
+    """A region of a page: a heading, paragraph, list item, table or image, with its box."""
+
+    kind: Literal["heading", "paragraph", "list_item", "table", "image"]
+    bbox: Box | None = Field(
+        None, description="x0, top, x1, bottom in PDF points (`null`: position unknown)."
+    )
+    text: str = Field("", description="Its plain text, a line per line.")
+    markdown: str = Field("", description="Its Markdown, as it appears in the page's.")
+    level: int | None = Field(None, description="Headings: 1 to 3.")
+    lines: list[BlockLine] = Field(
+        default_factory=list, description="The lines it is made of, each with its box."
+    )
+    table: int | None = Field(None, description="Tables: its index in the page's `tables`.")
+    image: str | None = Field(None, description="Images: its name under `images/`.")
+    confidence: float | None = Field(None, description="OCR pages: the mean of its lines.")
+
+
+class PageImage(BaseModel):
+    """An embedded raster image, stored with the job's results."""
+
+    name: str = Field(description="Its file: `/v1/jobs/{id}/images/{name}`.")
+    bbox: Box
+    width: int = Field(description="Pixels.")
+    height: int = Field(description="Pixels.")
+
+
 class PageResult(BaseModel):
     number: int
     text: str
@@ -275,6 +321,12 @@ class PageResult(BaseModel):
         "read in).",
     )
     tables: list[Table] = Field(default_factory=list)
+    blocks: list[Block] = Field(
+        default_factory=list,
+        description="Headings, paragraphs, list items, tables and images, in reading order, "
+        "with their boxes.",
+    )
+    images: list[PageImage] = Field(default_factory=list)
     width: float
     height: float
     warnings: list[str] = Field(

@@ -20,30 +20,43 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
-from typing import Literal
+from typing import Any, Literal
 
 from pdfq.blobs import Blobs
-from pdfq.domain import DocumentResult, PageResult
+from pdfq.domain import DocumentResult, Metadata, PageResult
 
-ResultFormat = Literal["json", "markdown", "text"]
-ResultPart = Literal["pages", "json", "markdown", "text", "tables.csv", "tables.zip"]
+ResultFormat = Literal["json", "markdown", "markdown-boxes", "text"]
+ResultPart = Literal[
+    "pages", "json", "markdown", "markdown-boxes", "text", "tables.csv", "tables.zip", "tables.xlsx"
+]
 ResultIndex = dict[str, tuple[int, int]]
 """Part name → (offset, length) within the attempt's ``result`` object."""
 
 RESULT = "result"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+IMAGE_NAME = re.compile(r"^[0-9a-f]{16}\.(png|jpg)$")
+IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
 MEDIA_TYPES: dict[str, str] = {
     "json": "application/json",
     "markdown": "text/markdown; charset=utf-8",
+    "markdown-boxes": "text/markdown; charset=utf-8",
     "text": "text/plain; charset=utf-8",
     "tables.csv": "text/csv; charset=utf-8",
     "tables.zip": "application/zip",
+    "tables.xlsx": XLSX,
 }
 EMPTY_TABLES_CSV = b"page,table,row\r\n"
 
 
 def input_key(job_id: str) -> str:
     return f"{job_id}/input"
+
+
+def converted_key(job_id: str) -> str:
+    """The PDF made from an image or office upload (kept for retries, chunks, the preview)."""
+    return f"{job_id}/converted.pdf"
 
 
 def attempt_prefix(job_id: str, attempt: int) -> str:
@@ -58,6 +71,13 @@ def copy_result(blobs: Blobs, *, source: str, attempt: int, target: str, as_atte
     """Copy one attempt's result files to another job (a deduplicated job); returns how
     many objects were copied (0: the source's files are gone)."""
     return blobs.copy_prefix(attempt_prefix(source, attempt), attempt_prefix(target, as_attempt))
+
+
+def image_key(job_id: str, attempt: int, name: str) -> str:
+    """An extracted image of the attempt (``name`` is checked against :data:`IMAGE_NAME`)."""
+    if not IMAGE_NAME.match(name):
+        raise ValueError(f"not an image name: {name!r}")
+    return result_key(job_id, attempt, f"images/{name}")
 
 
 def page_batch_name(first_page: int) -> str:
@@ -101,6 +121,61 @@ def tables_zip(result: DocumentResult) -> bytes:
     return buffer.getvalue()
 
 
+def boxes_markdown(document: DocumentResult) -> str:
+    """The document's Markdown with each block led by ``<!-- kind [level] [x0, top, x1,
+    bottom] -->`` and each page by ``<!-- page N [0, 0, width, height] -->`` (the role of an
+    OCR server's "Markdown with detections" file)."""
+    out: list[str] = []
+    for page in document.pages:
+        out.append(f"<!-- page {page.number} [0, 0, {page.width:g}, {page.height:g}] -->")
+        for block in page.blocks:
+            label = block.kind + (f" {block.level}" if block.level else "")
+            box = "" if block.bbox is None else " [" + ", ".join(f"{v:g}" for v in block.bbox) + "]"
+            out.append(f"<!-- {label}{box} -->\n{block.markdown}")
+    return "\n\n".join(out) + "\n"
+
+
+def _sheet_title(page: PageResult, index: int, taken: set[str]) -> str:
+    title = f"p{page.number}-t{index}"[:31]
+    taken.add(title)
+    return title
+
+
+def tables_xlsx(result: DocumentResult) -> bytes:
+    """A workbook with one sheet per table (``p<page>-t<n>``); one empty sheet when the
+    document has no table."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    taken: set[str] = set()
+    for page in result.pages:
+        for index, table in enumerate(page.tables, start=1):
+            sheet = workbook.create_sheet(_sheet_title(page, index, taken))
+            for row in table.rows:
+                sheet.append([_cell(sheet, value) for value in row])
+    if not taken:
+        workbook.create_sheet("tables")
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def _cell(sheet: Any, value: str) -> Any:
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"  # text, always: a cell starting with "=" is not a formula to run
+    return cell
+
+
+def empty_tables_xlsx() -> bytes:
+    return tables_xlsx(
+        DocumentResult(
+            id="", filename="", page_count=0, metadata=Metadata(), pages=[], text="", markdown=""
+        )
+    )
+
+
 def write_result(
     blobs: Blobs,
     *,
@@ -114,10 +189,15 @@ def write_result(
         ("pages", pages),
         ("json", result.model_dump_json().encode()),
         ("markdown", result.markdown.encode()),
+        ("markdown-boxes", boxes_markdown(result).encode()),
         ("text", result.text.encode()),
     ]
     if any(page.tables for page in result.pages):  # readers make the empty files themselves
-        parts += [("tables.csv", tables_csv(result)), ("tables.zip", tables_zip(result))]
+        parts += [
+            ("tables.csv", tables_csv(result)),
+            ("tables.zip", tables_zip(result)),
+            ("tables.xlsx", tables_xlsx(result)),
+        ]
     index: ResultIndex = {}
     offset = 0
     for name, data in parts:

@@ -55,6 +55,7 @@ def test_submit_answers_202_at_once_and_the_job_succeeds(
         "pages": None,
         "webhook_url": None,
         "priority": 0,
+        "images": True,
         "dedupe": True,
     }
     assert job["links"]["result"] == f"/v1/jobs/{job['id']}/result"
@@ -96,6 +97,7 @@ def test_results_in_every_format(api: TestClient, report_pdf: bytes) -> None:
     assert archive.namelist() == [f"page-000{n}-table-1.csv" for n in (1, 2, 3)]
 
     kinds = [e["type"] for e in events_of(api, job_id)]
+    kinds = [k for n, k in enumerate(kinds) if k != "pages" or kinds[n - 1] != "pages"]
     assert kinds == ["received", "stored", "started", "scanned", "pages", "extracted", "succeeded"]
 
 
@@ -168,12 +170,11 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_job(
     ("data", "status", "code"),
     [
         (b"", 400, "empty_file"),
-        (samples.PNG_BYTES, 415, "not_a_pdf"),
         (samples.ELF_BYTES, 415, "not_a_pdf"),
         (samples.HTML_BYTES, 415, "not_a_pdf"),
         (b"%PDF-", 415, "not_a_pdf"),
     ],
-    ids=["empty", "png", "elf", "html", "bare-signature"],
+    ids=["empty", "elf", "html", "bare-signature"],
 )
 def test_bad_uploads_are_refused_with_their_code(
     api: TestClient, data: bytes, status: int, code: str

@@ -51,6 +51,8 @@ def test_submit_wait_and_read_every_form_of_the_result(client: pdfq.Client, tmp_
     assert "Quarterly Report" in client.result(job.id, "text")
     assert client.page(job.id, 2).number == 2
     assert "Region" in client.tables_csv(job.id)
+    assert client.file(job.id, "tables.xlsx").startswith(b"PK")
+    assert client.file(job.id, "layout.pdf").startswith(b"%PDF")
     kinds = [e.type for e in client.history(job.id)]
     assert kinds[0] == "received"
     assert kinds[-1] == "succeeded"

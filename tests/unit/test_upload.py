@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pdfq.api.upload import PDF_SIGNATURE, sanitize_filename
+from pdfq.api.upload import sanitize_filename
+from pdfq.formats import PDF_SIGNATURE
 
 
 @pytest.mark.parametrize(

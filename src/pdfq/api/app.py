@@ -14,7 +14,7 @@ from pdfq.api.errors import install_error_handlers
 from pdfq.api.maintenance import CleanupLoop
 from pdfq.api.middleware import RequestMiddleware
 from pdfq.api.openapi import install_openapi
-from pdfq.api.routes import batches, events, health, jobs, results, web
+from pdfq.api.routes import batches, events, files, health, jobs, results, web
 from pdfq.api.services import Services, build_services
 from pdfq.api.threads import blocking
 from pdfq.config import Settings
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     install_openapi(app)
     app.include_router(jobs.router)
     app.include_router(results.router)
+    app.include_router(files.router)
     app.include_router(events.router)
     app.include_router(batches.router)
     app.include_router(health.router)

@@ -1,9 +1,11 @@
 """Streaming multipart uploads: request body → blob storage in bounded memory.
 
 The body is parsed as it arrives (never spooled whole): each file part is hashed, sized,
-checked for the ``%PDF-`` signature in its first kilobyte and written to its blob in batches
+recognised by its content (``formats.py``: a PDF, an image or an office document, from its
+first kilobyte and, for ZIP-based formats, its last 64 KiB) and written to its blob in batches
 handed to a thread, so the event loop never blocks on disk or network. An over-size file is
-refused as soon as it passes the limit, a non-PDF as soon as its first kilobyte is in, and a
+refused as soon as it passes the limit, one of no supported type as soon as its first kilobyte
+is in (a ZIP archive: at its end), and a
 client that disconnects leaves neither a job nor a file behind.
 
 The parser's callbacks only record state; :func:`_pump` does the I/O between chunks.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +26,13 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from pdfq import formats
 from pdfq.api.threads import blocking
 from pdfq.blobs import BlobWriter
-from pdfq.errors import EmptyFile, InputError, InvalidRequest, NotAPdf, TooLarge
+from pdfq.errors import EmptyFile, InputError, InvalidRequest, NotAPdf, TooLarge, UnsupportedType
+from pdfq.formats import InputType
 
-PDF_SIGNATURE = re.compile(rb"%PDF-\d\.\d")
-SIGNATURE_WINDOW = 1024
+SIGNATURE_WINDOW = formats.HEAD_BYTES
 WRITE_BATCH = 1024 * 1024  # bytes gathered before one write in a thread
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 32
@@ -49,6 +53,21 @@ def sanitize_filename(raw: str | None, default: str = "document.pdf") -> str:
     return name[:200] or default
 
 
+def unsupported(filename: str) -> InputError:
+    """The refusal of a file of no supported type: ``not_a_pdf`` when its name claims a PDF."""
+    if filename.lower().endswith(".pdf"):
+        return NotAPdf(
+            f"The file is not a PDF (no %PDF- header in its first kilobyte), nor another "
+            f"supported type ({formats.SUPPORTED})."
+        )
+    return UnsupportedType(f"This file type is not supported; send {formats.SUPPORTED}.")
+
+
+def not_accepted(found: InputType) -> str:
+    setting = "PDFQ_ACCEPT_IMAGES" if found.family == "image" else "PDFQ_ACCEPT_OFFICE"
+    return f"{found.value.upper()} files are not accepted by this server ({setting})"
+
+
 NewWriter = Callable[[str], tuple[str, BlobWriter]]
 """Given a sanitised file name, start a blob: returns ``(key, writer)``; must not block."""
 
@@ -61,7 +80,26 @@ class FilePart:
     key: str
     size: int = 0
     sha256: str = ""
+    input_type: InputType = InputType.PDF
     error: InputError | None = None
+
+
+class _Tail:
+    """The last :data:`~pdfq.formats.TAIL_BYTES` of a stream, kept in the chunks they came
+    in (dropping whole chunks from the front: no copying per chunk)."""
+
+    def __init__(self) -> None:
+        self.chunks: deque[bytes] = deque()
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        while self.chunks and self.size - len(self.chunks[0]) >= formats.TAIL_BYTES:
+            self.size -= len(self.chunks.popleft())
+
+    def value(self) -> bytes:
+        return b"".join(self.chunks)[-formats.TAIL_BYTES :]
 
 
 @dataclass
@@ -70,6 +108,7 @@ class _File:
     writer: BlobWriter
     digest: Any = field(default_factory=hashlib.sha256)
     head: bytes = b""
+    tail: _Tail = field(default_factory=_Tail)
     pending: list[bytes] = field(default_factory=list)
     pending_bytes: int = 0
     ended: bool = False
@@ -85,8 +124,16 @@ class UploadResult:
 class _Receiver:
     """python-multipart callbacks; they record, never do I/O."""
 
-    def __init__(self, new_writer: NewWriter, max_file_bytes: int, max_files: int, lenient: bool):
+    def __init__(
+        self,
+        new_writer: NewWriter,
+        max_file_bytes: int,
+        max_files: int,
+        lenient: bool,
+        accepted: frozenset[str],
+    ):
         self.new_writer = new_writer
+        self.accepted = accepted  # input families: pdf, image, office
         self.max_file_bytes = max_file_bytes
         self.max_files = max_files
         self.lenient = lenient  # batches: a bad file is recorded and the others carry on
@@ -166,9 +213,10 @@ class _Receiver:
             return
         if len(current.head) < SIGNATURE_WINDOW:
             current.head += chunk[: SIGNATURE_WINDOW - len(current.head)]
-            if len(current.head) >= SIGNATURE_WINDOW and not PDF_SIGNATURE.search(current.head):
-                self._refuse(current, NotAPdf())
+            if len(current.head) >= SIGNATURE_WINDOW and not formats.sniff_head(current.head):
+                self._refuse(current, unsupported(part.filename))
                 return
+        current.tail.add(chunk)
         current.digest.update(chunk)
         current.pending.append(chunk)
         current.pending_bytes += len(chunk)
@@ -183,8 +231,14 @@ class _Receiver:
         if current.part.error is None:
             if current.part.size == 0:
                 self._refuse(current, EmptyFile())
-            elif not PDF_SIGNATURE.search(current.head):
-                self._refuse(current, NotAPdf())
+            else:
+                found = formats.sniff(current.head, current.tail.value())
+                if found is None:
+                    self._refuse(current, unsupported(current.part.filename))
+                elif found.family not in self.accepted:
+                    self._refuse(current, UnsupportedType(not_accepted(found)))
+                else:
+                    current.part.input_type = found
 
     def _refuse(self, current: _File, error: InputError) -> None:
         current.part.error = error
@@ -251,6 +305,7 @@ async def receive_upload(
     max_file_bytes: int,
     max_files: int = 1,
     lenient: bool = False,
+    accepted: frozenset[str] = frozenset({"pdf", "image", "office"}),
 ) -> UploadResult:
     """Stream a ``multipart/form-data`` body into blobs; returns the files and form fields.
 
@@ -266,7 +321,7 @@ async def receive_upload(
     if declared.isdigit() and int(declared) > max_file_bytes * max_files + MULTIPART_OVERHEAD:
         raise TooLarge(f"the upload is larger than {max_file_bytes} bytes")
 
-    receiver = _Receiver(new_writer, max_file_bytes, max_files, lenient)
+    receiver = _Receiver(new_writer, max_file_bytes, max_files, lenient, accepted)
     parser = MultipartParser(params[b"boundary"], receiver.callbacks())
     # Until the body is read to its end, an error answer must close the connection:
     # otherwise the server would go on reading (and discarding) the rest of the upload.

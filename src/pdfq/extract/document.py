@@ -17,11 +17,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pdfq.domain import DocumentResult, Metadata, Options, PageResult, select_pages
+from pdfq.domain import DocumentResult, Metadata, Options, PageImage, PageResult, select_pages
 from pdfq.errors import InvalidOptions, MalformedPdf, OcrFailed, TooManyPages, UnsafePdf
-from pdfq.extract.markdown import page_markdown
+from pdfq.extract.blocks import to_blocks, with_images
+from pdfq.extract.images import ImageBudget, page_images
+from pdfq.extract.markdown import blocks_markdown, page_blocks
 from pdfq.extract.ocr.decide import ocr_reason
-from pdfq.extract.pdf import PageLayout, open_pdf, read_metadata, read_page
+from pdfq.extract.pdf import PageLayout, open_page, open_pdf, read_metadata, read_page
 from pdfq.extract.render import render_page
 from pdfq.extract.scan import ScanReport, scan_pdf
 from pdfq.extract.tables import TableFinder
@@ -41,6 +43,8 @@ class Limits:
     ocr_max_pixels: int = 40_000_000
     reject_findings: frozenset[str] = frozenset()
     """Safety-scan findings that refuse a document (``unsafe_pdf``)."""
+    max_image_bytes: int = 256 * 1024 * 1024
+    """Bytes of images one document may extract."""
 
 
 class Document:
@@ -62,6 +66,9 @@ class Document:
         self.options = options or Options()
         self.limits = limits = limits or Limits()
         self.ocr = ocr
+        self.images = ImageBudget(
+            max_pixels=limits.ocr_max_pixels, bytes_left=limits.max_image_bytes
+        )
         self._layouts: dict[int, tuple[PageLayout | MalformedPdf, str | None]] = {}
         report = (
             scan_pdf(path, password=password, max_stream_bytes=limits.max_stream_bytes)
@@ -143,20 +150,37 @@ class Document:
         return next(self.extract_pages([number]))
 
     def _text_page(self, layout: PageLayout, warnings: list[str] | None = None) -> PageResult:
+        warnings = list(warnings or [])
         try:
             tables = self._tables.find(layout)
         except Exception:  # pdfminer chokes on some pages pdfium reads fine: keep the text
             tables = []
+        images: list[PageImage] = []
+        if self.options.images and layout.drawing.images:
+            try:
+                with open_page(self._pdf, layout.number) as page:
+                    images, problems = page_images(page, layout.height, self.images)
+                warnings += problems
+            except Exception as exc:  # a broken image must not cost the page its text
+                warnings.append(f"the page's images could not be extracted: {exc}")
+        parts = with_images(page_blocks(layout, tables), images, tables)
         return PageResult(
             number=layout.number,
             text=layout.text,
-            markdown=page_markdown(layout, tables),
+            markdown=blocks_markdown(parts),
             method="text",
             tables=tables,
+            blocks=to_blocks(parts, tables, images),
+            images=images,
             width=round(layout.width, 2),
             height=round(layout.height, 2),
-            warnings=warnings or [],
+            warnings=warnings,
         )
+
+    def take_images(self) -> dict[str, bytes]:
+        """The images found since the last call, by name (each document image once)."""
+        taken, self.images.taken = self.images.taken, {}
+        return taken
 
     def _read(self, batch: list[tuple[PageLayout, str]]) -> Iterator[PageResult]:
         """OCR a batch of pages (emptied on return)."""
@@ -188,10 +212,12 @@ class Document:
         seconds = round((time.perf_counter() - started) / len(taken), 3)
         for (layout, reason), image, answer in zip(taken, images, answers, strict=True):
             read = ocr_layout(answer, layout, image.info["dpi"][0] / 72)
+            parts = page_blocks(read, [])
             yield PageResult(
                 number=layout.number,
                 text=read.text,
-                markdown=page_markdown(read, []),
+                markdown=blocks_markdown(parts),
+                blocks=to_blocks(parts, [], [], positioned=bool(answer.lines)),
                 method="ocr",
                 ocr_provider=answer.provider,
                 ocr_confidence=None if answer.confidence is None else round(answer.confidence, 3),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from pdfq.domain import Table
 from pdfq.extract.pdf import Line, PageLayout
@@ -78,24 +79,43 @@ def _inside(line: Line, box: tuple[float, float, float, float]) -> bool:
     return x0 - 1 <= cx <= x1 + 1 and top - 1 <= cy <= bottom + 1
 
 
-def page_markdown(layout: PageLayout, tables: list[Table]) -> str:
-    """The page as Markdown."""
+@dataclass(slots=True)
+class PageBlock:
+    """One block of a page as Markdown sees it: a heading, paragraph, list item or table,
+    with the lines it was made of (none for a table)."""
+
+    kind: str  # "heading", "paragraph", "list_item", "table"
+    markdown: str
+    lines: list[Line] = field(default_factory=list)
+    level: int | None = None
+    table: int | None = None
+    """For a table: its index in the page's tables."""
+
+
+def page_blocks(layout: PageLayout, tables: list[Table]) -> list[PageBlock]:
+    """The page's blocks in reading order."""
     placed: set[int] = set()
-    boxed = [t for t in tables if t.bbox is not None]
-    blocks: list[str] = []
-    body = body_size(line for line in layout.lines if not any(_inside(line, t.bbox) for t in boxed))  # type: ignore[arg-type]
+    boxed = [i for i, t in enumerate(tables) if t.bbox is not None]
+    blocks: list[PageBlock] = []
+    body = body_size(
+        line
+        for line in layout.lines
+        if not any(_inside(line, tables[i].bbox) for i in boxed)  # type: ignore[arg-type]
+    )
     kind = ""  # kind of the open block: "p", "li", "h"
     prev: Line | None = None
 
     for line in layout.lines:
         table_index = next(
-            (i for i, t in enumerate(boxed) if _inside(line, t.bbox)),  # type: ignore[arg-type]
+            (i for i in boxed if _inside(line, tables[i].bbox)),  # type: ignore[arg-type]
             None,
         )
         if table_index is not None:
             if table_index not in placed:
                 placed.add(table_index)
-                blocks.append(table_markdown(boxed[table_index]))
+                blocks.append(
+                    PageBlock("table", table_markdown(tables[table_index]), table=table_index)
+                )
             kind, prev = "table", None
             continue
 
@@ -107,15 +127,16 @@ def page_markdown(layout: PageLayout, tables: list[Table]) -> str:
         if level is not None:
             wrapped = prev is not None and gap < 0.45 * line.size and not _NUMBERED.match(text)
             if kind == "h" and wrapped and prev is not None and abs(prev.size - line.size) < 0.5:
-                blocks[-1] = _join(blocks[-1], text)  # a heading wrapped over lines
+                _extend(blocks[-1], text, line)  # a heading wrapped over lines
             else:
-                blocks.append("#" * level + " " + text)
+                blocks.append(PageBlock("heading", "#" * level + " " + text, [line], level))
             kind = "h"
         elif bullet := _BULLET.match(text):
-            blocks.append("- " + _escape(text[bullet.end() :]))
+            blocks.append(PageBlock("list_item", "- " + _escape(text[bullet.end() :]), [line]))
             kind = "li"
         elif number := _NUMBERED.match(text):
-            blocks.append(f"{number.group(1)}. " + _escape(text[number.end() :]))
+            item = f"{number.group(1)}. " + _escape(text[number.end() :])
+            blocks.append(PageBlock("list_item", item, [line]))
             kind = "li"
         elif (
             kind in ("p", "li")
@@ -123,17 +144,30 @@ def page_markdown(layout: PageLayout, tables: list[Table]) -> str:
             and prev is not None
             and (kind == "p" or line.x0 > prev.x0 - 1)
         ):
-            blocks[-1] = _join(blocks[-1], text)
+            _extend(blocks[-1], text, line)
         else:
-            blocks.append(_escape(text))
+            blocks.append(PageBlock("paragraph", _escape(text), [line]))
             kind = "p"
         prev = line
 
-    for i, table in enumerate(boxed):
+    for i, table in enumerate(tables):
         if i not in placed:
-            blocks.append(table_markdown(table))
-    blocks.extend(table_markdown(t) for t in tables if t.bbox is None)
-    return "\n\n".join(_merge_lists(blocks))
+            blocks.append(PageBlock("table", table_markdown(table), table=i))
+    return blocks
+
+
+def _extend(block: PageBlock, text: str, line: Line) -> None:
+    block.markdown = _join(block.markdown, text)
+    block.lines.append(line)
+
+
+def page_markdown(layout: PageLayout, tables: list[Table]) -> str:
+    """The page as Markdown."""
+    return blocks_markdown(page_blocks(layout, tables))
+
+
+def blocks_markdown(blocks: list[PageBlock]) -> str:
+    return "\n\n".join(_merge_lists([b.markdown for b in blocks]))
 
 
 def _merge_lists(blocks: list[str]) -> list[str]:

@@ -87,7 +87,13 @@ def fan_out(
                 for number, ((first, last), rank) in enumerate(zip(ranges, ranks, strict=True))
             ],
         )
-        insert_events(conn, job_id, [*events, ("fanned_out", {"chunks": len(ranges)})], now)
+        insert_events(
+            conn,
+            job_id,
+            [*events, ("fanned_out", {"chunks": len(ranges)})],
+            now,
+            tenant=owner.tenant,
+        )
     return True
 
 
@@ -276,7 +282,8 @@ def _add_pages(
         ).one()
         progress = (counted.pages_done, counted.pages_total)
     notes = page_notes(page_records)
-    insert_events(conn, claim.job_id, events, now, pages=notes, progress=progress)
+    tenant = claim.record.tenant if claim.record is not None else None
+    insert_events(conn, claim.job_id, events, now, pages=notes, progress=progress, tenant=tenant)
 
 
 def record_chunk_progress(

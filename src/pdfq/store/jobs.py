@@ -36,6 +36,7 @@ from pdfq.domain import (
     Options,
     Progress,
 )
+from pdfq.formats import InputType
 from pdfq.store import fair, webhooks
 from pdfq.store.db import Database
 from pdfq.store.events import EventDraft, insert_events
@@ -60,6 +61,7 @@ class JobRecord:
     filename: str
     size_bytes: int
     sha256: str
+    input_type: InputType
     options: Options
     secret: bytes | None
     idempotency_key: str | None
@@ -92,6 +94,7 @@ class JobRecord:
     def from_row(cls, row: Row[Any]) -> JobRecord:
         data = dict(row._mapping)
         data["status"] = JobStatus(data["status"])
+        data["input_type"] = InputType(data["input_type"])
         data["options"] = Options.model_validate(data["options"])
         return cls(**data)
 
@@ -99,6 +102,7 @@ class JobRecord:
         """The record as ``jobs`` table values."""
         row = {f.name: getattr(self, f.name) for f in fields(self)}
         row["status"] = self.status.value
+        row["input_type"] = self.input_type.value
         row["options"] = self.options.model_dump(mode="json", exclude_none=True)
         return row
 
@@ -114,6 +118,7 @@ class JobRecord:
             filename=self.filename,
             size_bytes=self.size_bytes,
             sha256=self.sha256,
+            input_type=self.input_type.value,
             options=self.options,
             progress=Progress(pages_done=self.pages_done, pages_total=self.pages_total),
             error=error,
@@ -171,6 +176,7 @@ class NewJob:
     sha256: str
     options: Options
     tenant: str = "default"
+    input_type: InputType = InputType.PDF
     secret: bytes | None = None
     idempotency_key: str | None = None
     batch_id: str | None = None
@@ -190,6 +196,7 @@ class NewJob:
             filename=self.filename,
             size_bytes=self.size_bytes,
             sha256=self.sha256,
+            input_type=self.input_type,
             options=self.options,
             secret=self.secret,
             idempotency_key=self.idempotency_key,
@@ -441,7 +448,9 @@ def _claimed(conn: Connection, row: Row[Any] | None, now: datetime) -> Claim | N
     record = JobRecord.from_row(row)
     if record.attempts > 1:  # an earlier attempt may have indexed pages or fanned out
         _forget_work(conn, record.id)
-    insert_events(conn, record.id, [("started", {"attempt": record.attempts})], now)
+    insert_events(
+        conn, record.id, [("started", {"attempt": record.attempts})], now, tenant=record.tenant
+    )
     return Claim(job_id=record.id, attempt=record.attempts, record=record)
 
 
@@ -617,7 +626,9 @@ def _apply(
                 conn.execute(_INSERT_PAGES, _page_rows(job_id, page_records, now))
             progress = (row.pages_done, row.pages_total)
             notes = page_notes(page_records)
-            insert_events(conn, job_id, events, now, pages=notes, progress=progress)
+            insert_events(
+                conn, job_id, events, now, pages=notes, progress=progress, tenant=row.tenant
+            )
             if row.status != RUNNING:
                 ended(conn, JobRecord.from_row(row), now)
     except _Lost:
@@ -767,7 +778,7 @@ def requeue(
         ).first()
         if row is None:
             return None
-        insert_events(conn, job_id, [event], now)
+        insert_events(conn, job_id, [event], now, tenant=row.tenant)
         if new_status == JobStatus.FAILED:
             ended(conn, JobRecord.from_row(row), now)
     return new_status
@@ -840,7 +851,13 @@ def cancel(
             .returning(jobs)
         ).first()
         if row is not None:
-            insert_events(conn, job_id, [("canceled", {"was": record.status.value})], now)
+            insert_events(
+                conn,
+                job_id,
+                [("canceled", {"was": record.status.value})],
+                now,
+                tenant=record.tenant,
+            )
             canceled = JobRecord.from_row(row)
             ended(conn, canceled, now)
     if row is None:  # it ended meanwhile: report what it became

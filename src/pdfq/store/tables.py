@@ -75,6 +75,8 @@ jobs = Table(
     Column("filename", String(255), nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
+    # What the upload is (formats.InputType): pdf, an image, or an office document.
+    Column("input_type", String(8), nullable=False, server_default="pdf"),
     Column("options", JSON, nullable=False),
     # The PDF password, encrypted with the server key, kept only while the job can still run.
     Column("secret", LargeBinary, nullable=True),

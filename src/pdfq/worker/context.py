@@ -25,6 +25,7 @@ from pdfq.blobs import Blobs, open_blobs
 from pdfq.config import Settings
 from pdfq.crypto import SecretBox, load_secret_box
 from pdfq.errors import Canceled, JobTimeout, PdfqError
+from pdfq.extract.convert import ConvertLimits
 from pdfq.extract.document import Limits
 from pdfq.extract.ocr import OcrChain
 from pdfq.store import Database
@@ -141,6 +142,7 @@ class WorkerContext:
     leases: LeaseKeeper
     ocr: OcrChain
     """Built once per process; its engines load on first use and stay warm."""
+    convert_limits: ConvertLimits
     enqueue: Enqueue = _no_enqueue
 
     def control_for(self, claim: Claim) -> JobControl:
@@ -221,8 +223,15 @@ def build_worker_context(settings: Settings) -> WorkerContext:
             ocr_dpi=settings.ocr_dpi,
             ocr_max_pixels=settings.ocr_max_pixels,
             reject_findings=settings.rejected_findings,
+            max_image_bytes=settings.max_image_bytes,
         ),
         owner=owner,
         leases=LeaseKeeper(db, owner=owner, lease_seconds=settings.lease_seconds),
         ocr=OcrChain(settings),
+        convert_limits=ConvertLimits(
+            max_pages=settings.max_pages,
+            max_pixels=settings.ocr_max_pixels,
+            timeout_seconds=settings.convert_time_limit_seconds,
+            max_memory_mb=settings.convert_max_memory_mb,
+        ),
     )

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import json
 import random
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,9 @@ from pdfq.errors import (
     ProcessingError,
     TransientError,
 )
+from pdfq.extract import convert
 from pdfq.extract.document import Document, assemble
+from pdfq.formats import InputType
 from pdfq.store import chunks as chunk_repo
 from pdfq.store import jobs as repo
 from pdfq.store.events import EventDraft
@@ -120,6 +123,12 @@ class _Progress:
         if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self.flush()
 
+    def store_images(self, images: dict[str, bytes]) -> None:
+        """Store extracted images under the attempt (named by content: writing one twice, as
+        two chunks may, writes the same bytes)."""
+        for name, data in images.items():
+            self.ctx.blobs.put(results.image_key(self.job_id, self.results_attempt, name), data)
+
     def write_batch(self) -> None:
         """Store the pages done since the last batch (before their rows are committed)."""
         if self.pages:
@@ -157,12 +166,47 @@ class _Progress:
 
 
 @contextlib.contextmanager
-def _input_file(ctx: WorkerContext, job_id: str) -> Iterator[Path]:
+def _input_file(
+    ctx: WorkerContext, record: JobRecord, events: list[EventDraft] | None = None
+) -> Iterator[Path]:
+    """A local path to the job's PDF: its input, or for an image or office document the PDF
+    converted from it (converted once per job and kept with its files, so chunks, retries
+    and the layout preview reuse it; ``events`` gets a ``converted`` event when it is made)."""
     try:
-        with ctx.blobs.local_file(results.input_key(job_id)) as path:
-            yield path
+        if record.input_type == InputType.PDF:
+            with ctx.blobs.local_file(results.input_key(record.id)) as path:
+                yield path
+            return
+        converted = results.converted_key(record.id)
+        if ctx.blobs.exists(converted):
+            with ctx.blobs.local_file(converted) as path:
+                yield path
+            return
+        with (
+            ctx.blobs.local_file(results.input_key(record.id)) as source,
+            tempfile.TemporaryDirectory(prefix="pdfq-") as folder,
+        ):
+            target = Path(folder) / "converted.pdf"
+            done = convert.to_pdf(source, target, record.input_type, ctx.convert_limits)
+            _store_file(ctx, converted, target)
+            if events is not None:
+                data = {"from": done.source.value, "by": done.converter, "seconds": done.seconds}
+                events.append(("converted", data))
+            yield target
     except FileNotFoundError as exc:
         raise InputMissing from exc
+
+
+def _store_file(ctx: WorkerContext, key: str, path: Path) -> None:
+    writer = ctx.blobs.writer(key)
+    try:
+        with path.open("rb") as source:
+            while chunk := source.read(1024 * 1024):
+                writer.write(chunk)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
 
 
 def _open(ctx: WorkerContext, record: JobRecord, path: Path, *, scan: bool = True) -> Document:
@@ -189,6 +233,7 @@ def _extract_pages(
     control.check()
     for page in doc.extract_pages(numbers):
         extracted.append(page)
+        progress.store_images(doc.take_images())  # before the page that shows them
         progress.page_done(page)
         control.check()
     doc.check_readable(extracted)
@@ -288,7 +333,10 @@ def _run_whole(
     progress = _Progress(ctx, claim.job_id, claim.attempt, commit, notify)
     started = time.monotonic()
     try:
-        with _input_file(ctx, record.id) as path, _open(ctx, record, path) as doc:
+        with (
+            _input_file(ctx, record, progress.events) as path,
+            _open(ctx, record, path) as doc,
+        ):
             state["pages_total"] = len(doc.page_numbers)
             state["findings"] = doc.findings
             progress.events.append(("scanned", {"findings": doc.findings, "pages": doc.page_count}))
@@ -399,7 +447,7 @@ def _run_chunk(
 
     progress = _Progress(ctx, claim.job_id, record.attempts, commit, notify)
     try:
-        with _input_file(ctx, record.id) as path, _open(ctx, record, path, scan=False) as doc:
+        with _input_file(ctx, record) as path, _open(ctx, record, path, scan=False) as doc:
             numbers = [n for n in doc.page_numbers if first <= n <= last]
             _extract_pages(doc, numbers, control, progress)
         page_records, events = progress.take()

@@ -97,6 +97,7 @@ async def submit_batch(
         request,
         new_writer=new_writer,
         max_file_bytes=settings.max_file_bytes,
+        accepted=settings.accepted_inputs,
         max_files=settings.max_batch_files,
         lenient=True,
     )
@@ -120,6 +121,7 @@ async def submit_batch(
                 filename=part.filename,
                 size_bytes=part.size,
                 sha256=part.sha256,
+                input_type=part.input_type,
                 options=options,
                 secret=secret,
                 batch_id=batch_id,

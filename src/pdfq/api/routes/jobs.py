@@ -126,7 +126,10 @@ async def submit_job(
         return key, services.blobs.writer(key)
 
     upload = await receive_upload(
-        request, new_writer=new_writer, max_file_bytes=services.settings.max_file_bytes
+        request,
+        new_writer=new_writer,
+        max_file_bytes=services.settings.max_file_bytes,
+        accepted=services.settings.accepted_inputs,
     )
     part = upload.files[0]
     try:
@@ -137,6 +140,7 @@ async def submit_job(
             filename=part.filename,
             size_bytes=part.size,
             sha256=part.sha256,
+            input_type=part.input_type,
             options=options,
             secret=services.secrets.encrypt(password) if password else None,
             idempotency_key=idempotency_key,

@@ -6,6 +6,7 @@ result URL itself); a failed or canceled job answers **409** with its error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -25,7 +26,7 @@ from pdfq.store.jobs import JobRecord
 
 router = APIRouter(prefix="/v1/jobs", tags=["results"])
 
-_NOT_DONE: dict[int | str, dict[str, Any]] = {
+NOT_DONE: dict[int | str, dict[str, Any]] = {
     202: {"description": "not finished yet: the job is returned", "model": Job},
     404: {"description": "no such job"},
     409: {"description": "the job failed or was canceled: its error is returned"},
@@ -33,7 +34,7 @@ _NOT_DONE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _unfinished(record: JobRecord) -> Response | None:
+def unfinished(record: JobRecord) -> Response | None:
     """The answer for a job that has no result to give, or None when it succeeded."""
     if record.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         return job_response(record.to_job(), 202, {"Retry-After": "1"})
@@ -46,6 +47,21 @@ def _unfinished(record: JobRecord) -> Response | None:
 
 
 SMALL_PART = 1024 * 1024  # smaller parts are read in one go, larger ones streamed
+DERIVED: dict[str, Callable[[DocumentResult], bytes]] = {
+    "markdown-boxes": lambda document: results.boxes_markdown(document).encode(),
+    "tables.xlsx": results.tables_xlsx,
+}
+
+
+def _read_part(services: Services, record: JobRecord, part: str) -> bytes:
+    assert record.result_attempt is not None
+    assert record.result_index is not None
+    offset, length = record.result_index[part]
+    key = results.result_key(record.id, record.result_attempt)
+    try:
+        return services.blobs.get_range(key, offset, length)
+    except FileNotFoundError as exc:
+        raise StorageError("the result is missing from blob storage") from exc
 
 
 def _send_part(
@@ -59,8 +75,13 @@ def _send_part(
     """One part of the job's result object (one range read, streamed when large)."""
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if filename else {}
     media_type = results.MEDIA_TYPES[part]
-    located = (record.result_index or {}).get(part)
+    index = record.result_index or {}
+    located = index.get(part)
     if located is None:
+        if part in DERIVED and "json" in index and (part != "tables.xlsx" or "tables.csv" in index):
+            # Results written before this part existed: made from the JSON result now.
+            document = DocumentResult.model_validate_json(_read_part(services, record, "json"))
+            return Response(DERIVED[part](document), media_type=media_type, headers=headers)
         if empty is None:
             raise StorageError(f"the job's result has no {part} part")
         return Response(empty, media_type=media_type, headers=headers)
@@ -80,7 +101,7 @@ def _send_part(
     return StreamingResponse(iterate_in_threadpool(chunks), media_type=media_type, headers=headers)
 
 
-def _record(services: Services, job_id: str, tenant: str) -> JobRecord:
+def job_record(services: Services, job_id: str, tenant: str) -> JobRecord:
     record = repo.get_job(services.db, job_id=job_id, tenant=tenant)
     if record is None:
         raise NotFound(f"no job {job_id}")
@@ -96,11 +117,11 @@ def _record(services: Services, job_id: str, tenant: str) -> JobRecord:
         200: {
             "content": {
                 "application/json": {"schema": DocumentResult.model_json_schema()},
-                "text/markdown": {},
-                "text/plain": {},
+                "text/markdown": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}},
             }
         },
-        **_NOT_DONE,
+        **NOT_DONE,
     },
 )
 async def get_result(
@@ -115,8 +136,8 @@ async def get_result(
 def _result(
     services: Services, job_id: str, tenant: str, result_format: results.ResultFormat
 ) -> Response:
-    record = _record(services, job_id, tenant)
-    if (answer := _unfinished(record)) is not None:
+    record = job_record(services, job_id, tenant)
+    if (answer := unfinished(record)) is not None:
         return answer
     return _send_part(services, record, result_format)
 
@@ -126,7 +147,7 @@ def _result(
     summary="One page's result, available as soon as that page is done",
     responses={
         200: {"content": {"application/json": {"schema": PageResult.model_json_schema()}}},
-        **_NOT_DONE,
+        **NOT_DONE,
     },
 )
 async def get_page(
@@ -139,7 +160,7 @@ async def get_page(
 
 
 def _page(services: Services, job_id: str, tenant: str, number: int) -> Response:
-    record = _record(services, job_id, tenant)
+    record = job_record(services, job_id, tenant)
     page = repo.get_page(services.db, job_id=job_id, number=number)
     if page is not None and record.status in (JobStatus.RUNNING, JobStatus.SUCCEEDED):
         key = results.result_key(job_id, page.attempt, page.batch)
@@ -153,14 +174,14 @@ def _page(services: Services, job_id: str, tenant: str, number: int) -> Response
             f"page {number} was not processed "
             f"(the job covered {record.pages_total} pages; see options.pages)"
         )
-    answer = _unfinished(record)
+    answer = unfinished(record)
     assert answer is not None
     return answer
 
 
 def _send_tables(services: Services, job_id: str, tenant: str, part: str, empty: bytes) -> Response:
-    record = _record(services, job_id, tenant)
-    if (answer := _unfinished(record)) is not None:
+    record = job_record(services, job_id, tenant)
+    if (answer := unfinished(record)) is not None:
         return answer
     # A document without tables has no table parts: the empty files are made here.
     return _send_part(services, record, part, filename=f"{job_id}-{part}", empty=empty)
@@ -170,11 +191,31 @@ def _send_tables(services: Services, job_id: str, tenant: str, part: str, empty:
     "/{job_id}/tables.csv",
     summary="Every table as one CSV",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **_NOT_DONE},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **NOT_DONE},
 )
 async def get_tables_csv(job_id: str, services: ServicesDep, principal: ReaderDep) -> Response:
     return await blocking(
         _send_tables, services, job_id, principal.tenant, "tables.csv", results.EMPTY_TABLES_CSV
+    )
+
+
+@router.get(
+    "/{job_id}/tables.xlsx",
+    summary="Every table in one workbook, a sheet per table",
+    response_class=Response,
+    responses={
+        200: {"content": {results.XLSX: {"schema": {"type": "string", "format": "binary"}}}},
+        **NOT_DONE,
+    },
+)
+async def get_tables_xlsx(job_id: str, services: ServicesDep, principal: ReaderDep) -> Response:
+    return await blocking(
+        _send_tables,
+        services,
+        job_id,
+        principal.tenant,
+        "tables.xlsx",
+        results.empty_tables_xlsx(),
     )
 
 
@@ -184,7 +225,7 @@ async def get_tables_csv(job_id: str, services: ServicesDep, principal: ReaderDe
     response_class=Response,
     responses={
         200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
-        **_NOT_DONE,
+        **NOT_DONE,
     },
 )
 async def get_tables_zip(job_id: str, services: ServicesDep, principal: ReaderDep) -> Response:

@@ -26,6 +26,7 @@ def ocr_layout(result: OcrResult, page: PageLayout, pixels_per_point: float) -> 
                 # Rounded: lines of one font size should come out as one number.
                 size=round(line.size / pixels_per_point, 1),
                 bold=False,
+                confidence=round(line.confidence, 3),
             )
             for line in result.lines
         ]
