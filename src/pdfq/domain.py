@@ -283,7 +283,8 @@ class Block(BaseModel):
     markdown: str = Field("", description="Its Markdown, as it appears in the page's.")
     level: int | None = Field(None, description="Headings: 1 to 3.")
     lines: list[BlockLine] = Field(
-        default_factory=list, description="The lines it is made of, each with its box."
+        default_factory=list,
+        description="OCR pages: the lines the engine read, each with its box and confidence.",
     )
     table: int | None = Field(None, description="Tables: its index in the page's `tables`.")
     image: str | None = Field(None, description="Images: its name under `images/`.")

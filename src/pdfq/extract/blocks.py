@@ -66,9 +66,12 @@ def to_blocks(
     images: Sequence[PageImage],
     *,
     positioned: bool = True,
+    with_lines: bool = False,
 ) -> list[Block]:
     """The JSON blocks of a page. ``positioned=False`` (an OCR provider that reports no line
-    positions): blocks without boxes."""
+    positions): blocks without boxes. ``with_lines``: each text block lists its lines with
+    their boxes and confidences (OCR pages: the engine's reading, worth seeing line by line;
+    on text pages the block's box and text say it all, at a fraction of the size)."""
     blocks = []
     for part in parts:
         if part.kind == "image":
@@ -107,7 +110,7 @@ def to_blocks(
                     text="\n".join(line.text for line in part.lines),
                     markdown=part.markdown,
                     level=part.level,
-                    lines=lines if positioned else [],
+                    lines=lines if positioned and with_lines else [],
                     confidence=round(sum(scores) / len(scores), 3) if scores else None,
                 )
             )

@@ -217,7 +217,7 @@ class Document:
                 number=layout.number,
                 text=read.text,
                 markdown=blocks_markdown(parts),
-                blocks=to_blocks(parts, [], [], positioned=bool(answer.lines)),
+                blocks=to_blocks(parts, [], [], positioned=bool(answer.lines), with_lines=True),
                 method="ocr",
                 ocr_provider=answer.provider,
                 ocr_confidence=None if answer.confidence is None else round(answer.confidence, 3),

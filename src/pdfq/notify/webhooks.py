@@ -35,6 +35,7 @@ from pdfq.store.webhooks import Delivery
 log = structlog.get_logger(__name__)
 
 IDLE_SECONDS = 5.0  # longest sleep between two looks at the outbox
+WAKE_DELAY = 0.2  # ending jobs wake the sender at most this often
 HOLD_MARGIN_SECONDS = 30.0  # a claimed attempt is another sender's only after its time + this
 
 
@@ -82,6 +83,7 @@ class WebhookSender:
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
         self._free = settings.webhook_concurrency
         self._wake = asyncio.Event()
+        self._wake_pending = False
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._in_flight: dict[str, Delivery] = {}
@@ -106,7 +108,16 @@ class WebhookSender:
         await self._trusted.aclose()
 
     def wake(self) -> None:
-        """Look at the outbox now (a job ended). Call on the event loop."""
+        """Look at the outbox soon (a job ended). Call on the event loop. Wake-ups are
+        coalesced: a burst of ending jobs costs one look, :data:`WAKE_DELAY` later, not a
+        store read per job."""
+        if self._wake_pending:
+            return
+        self._wake_pending = True
+        asyncio.get_running_loop().call_later(WAKE_DELAY, self._wake_now)
+
+    def _wake_now(self) -> None:
+        self._wake_pending = False
         self._wake.set()
 
     async def _run(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from pdfq.domain import JobStatus, RejectedFile
+from pdfq.store import fair
 from pdfq.store.db import Database
 from pdfq.store.jobs import JobRecord, NewJob, create_jobs, utcnow
 from pdfq.store.tables import batches, jobs
@@ -42,9 +43,11 @@ def create_batch(
         "rejected": [r.model_dump(mode="json") for r in rejected],
         "created_at": now,
     }
+    with db.read() as conn:  # fair ranks read first: SQLite's write lock stays short
+        ranks = fair.assign(conn, [new.tenant for new in new_jobs])
     with db.write() as conn:
         conn.execute(insert(batches).values(row))
-        created = create_jobs(conn, new_jobs, now)
+        created = create_jobs(conn, new_jobs, now, ranks=ranks)
     return record, created
 
 

@@ -168,6 +168,12 @@ _CHUNK_ORDER = (chunks.c.priority.desc(), chunks.c.fair_rank, chunks.c.job_id, c
 
 
 def _next_chunk(max_running: int) -> Any:
+    if not max_running:
+        return _NEXT_CHUNK
+    return _next_chunk_statement(max_running)
+
+
+def _next_chunk_statement(max_running: int) -> Any:
     pick = select(chunks.c.job_id, chunks.c.number, chunks.c.priority, chunks.c.fair_rank).where(
         chunks.c.status == QUEUED, _job_running(chunks.c.job_id)
     )
@@ -176,9 +182,15 @@ def _next_chunk(max_running: int) -> Any:
     return pick.order_by(*_CHUNK_ORDER).limit(1)
 
 
+_ANY_QUEUED = select(chunks.c.job_id).where(chunks.c.status == QUEUED).limit(1)
+_NEXT_CHUNK = _next_chunk_statement(0)
+
+
 def next_chunk_key(db: Database, *, max_running: int = 0) -> tuple[int, int] | None:
     """``(-priority, fair rank)`` of the chunk :func:`claim_next_chunk` would take."""
     with db.read() as conn:
+        if conn.execute(_ANY_QUEUED).first() is None:  # the usual case, from one index probe
+            return None
         row = conn.execute(_next_chunk(max_running)).first()
     return None if row is None else (-row.priority, row.fair_rank)
 
@@ -189,7 +201,6 @@ def claim_next_work(
     """Take the next unit of work, a chunk or a whole job, whichever comes first in the
     order of priority and fair rank (:mod:`pdfq.store.fair`)."""
     chunk_key = next_chunk_key(db, max_running=max_running)
-    job_key = job_repo.next_job_key(db, max_running=max_running)
 
     def chunk() -> Claim | None:
         return claim_next_chunk(
@@ -201,7 +212,10 @@ def claim_next_work(
             db, owner=owner, lease_seconds=lease_seconds, max_running=max_running
         )
 
-    if chunk_key is not None and (job_key is None or chunk_key <= job_key):
+    if chunk_key is None:  # the usual case: no large document is being read
+        return job() or chunk()
+    job_key = job_repo.next_job_key(db, max_running=max_running)
+    if job_key is None or chunk_key <= job_key:
         return chunk() or job()
     return job() or chunk()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from pdfq.domain import JobStatus, Options
 from pdfq.store.db import Database
@@ -33,22 +33,25 @@ CANDIDATES = 20  # earlier jobs of the same file looked at (newest first)
 REUSED_ATTEMPT = 1
 
 
+# Built once: a statement costs more to build than to run (every upload asks).
+_EARLIER = (
+    select(jobs)
+    .where(
+        jobs.c.tenant == bindparam("owner"),
+        jobs.c.sha256 == bindparam("digest"),
+        jobs.c.status == JobStatus.SUCCEEDED.value,
+        jobs.c.expired_at.is_(None),
+    )
+    .order_by(jobs.c.id.desc())
+    .limit(CANDIDATES)
+)
+
+
 def find_reusable(db: Database, *, tenant: str, sha256: str, options: Options) -> JobRecord | None:
     """The newest succeeded job of ``tenant`` that read this file with options giving the same
     result, or ``None``."""
-    query = (
-        select(jobs)
-        .where(
-            jobs.c.tenant == tenant,
-            jobs.c.sha256 == sha256,
-            jobs.c.status == JobStatus.SUCCEEDED.value,
-            jobs.c.expired_at.is_(None),
-        )
-        .order_by(jobs.c.id.desc())
-        .limit(CANDIDATES)
-    )
     with db.read() as conn:
-        rows = conn.execute(query).all()
+        rows = conn.execute(_EARLIER, {"owner": tenant, "digest": sha256}).all()
     for row in rows:
         record = JobRecord.from_row(row)
         if record.options.result_shape == options.result_shape and record.result_index:

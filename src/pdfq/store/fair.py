@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, func, literal, select, union_all
+from sqlalchemy import Connection, bindparam, func, literal, select, union_all
 
 from pdfq.store.tables import chunks, jobs
 
@@ -24,39 +24,41 @@ QUEUED = "queued"
 RUNNING = "running"
 
 
-def virtual_time(conn: Connection) -> int:
-    """The lowest rank still queued (0 when nothing is)."""
-    lowest = [
-        conn.execute(select(func.min(table.c.fair_rank)).where(table.c.status == QUEUED)).scalar()
-        for table in (jobs, chunks)
-    ]
-    present = [value for value in lowest if value is not None]
-    return min(present) if present else 0
+def _lowest_queued(table: Any) -> Any:
+    return select(func.min(table.c.fair_rank)).where(table.c.status == QUEUED).scalar_subquery()
 
 
-def first_rank(conn: Connection, tenant: str, now_virtual: int | None = None) -> int:
-    """The rank of ``tenant``'s next unit of work."""
-    virtual = virtual_time(conn) if now_virtual is None else now_virtual
-    highest = [
-        conn.execute(
-            select(func.max(table.c.fair_rank)).where(
-                table.c.tenant == tenant, table.c.status == QUEUED
-            )
-        ).scalar()
-        for table in (jobs, chunks)
-    ]
-    present = [value for value in highest if value is not None]
-    return max(virtual, max(present) + 1) if present else virtual
+def _highest_queued(table: Any) -> Any:
+    return (
+        select(func.max(table.c.fair_rank))
+        .where(table.c.tenant == bindparam("tenant"), table.c.status == QUEUED)
+        .scalar_subquery()
+    )
+
+
+# Built once (building a statement costs more than running it on SQLite): four index probes.
+_RANKS = select(
+    _lowest_queued(jobs), _lowest_queued(chunks), _highest_queued(jobs), _highest_queued(chunks)
+)
+
+
+def first_rank(conn: Connection, tenant: str) -> int:
+    """The rank of ``tenant``'s next unit of work: after its own queued units, never before
+    the virtual time (the lowest rank queued, 0 when nothing is)."""
+    row = conn.execute(_RANKS, {"tenant": tenant}).one()
+    lowest = [value for value in row[:2] if value is not None]
+    virtual = min(lowest) if lowest else 0
+    highest = [value for value in row[2:] if value is not None]
+    return max(virtual, max(highest) + 1) if highest else virtual
 
 
 def assign(conn: Connection, tenants: Iterable[str]) -> list[int]:
     """Ranks for new units of these tenants, in order (a tenant's units follow each other)."""
-    virtual = virtual_time(conn)
     following: dict[str, int] = {}
     ranks = []
     for tenant in tenants:
         if tenant not in following:
-            following[tenant] = first_rank(conn, tenant, virtual)
+            following[tenant] = first_rank(conn, tenant)
         ranks.append(following[tenant])
         following[tenant] += 1
     return ranks

@@ -247,10 +247,14 @@ def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tup
     returned with ``created=False`` (also when two requests race with the same key).
     """
     now = now or utcnow()
+    # The fair rank is read before the write transaction, to keep SQLite's single write lock
+    # short; a rank a moment stale only reorders equals.
+    with db.read() as conn:
+        ranks = fair.assign(conn, [new.tenant])
 
     def insert_one() -> JobRecord:
         with db.write() as conn:
-            return create_jobs(conn, [new], now)[0]
+            return create_jobs(conn, [new], now, ranks=ranks)[0]
 
     return insert_once(db, new, insert_one)
 
@@ -271,9 +275,13 @@ def insert_once(
         return existing, False
 
 
-def create_jobs(conn: Connection, news: Sequence[NewJob], now: datetime) -> list[JobRecord]:
-    """Insert queued jobs with their arrival events, inside the caller's transaction."""
-    ranks = fair.assign(conn, [new.tenant for new in news])
+def create_jobs(
+    conn: Connection, news: Sequence[NewJob], now: datetime, *, ranks: Sequence[int] | None = None
+) -> list[JobRecord]:
+    """Insert queued jobs with their arrival events, inside the caller's transaction
+    (``ranks``: their fair ranks, read beforehand; else read here)."""
+    if ranks is None:
+        ranks = fair.assign(conn, [new.tenant for new in news])
     records = [
         dataclasses.replace(new.record(now), fair_rank=rank)
         for new, rank in zip(news, ranks, strict=True)
@@ -422,6 +430,9 @@ def _claim_next_statement(*, skip_locked: bool, max_running: int) -> Any:
 _CLAIM_NEXT = {
     skip: _claim_next_statement(skip_locked=skip, max_running=0) for skip in (False, True)
 }
+_NEXT_KEY = (
+    select(jobs.c.priority, jobs.c.fair_rank).where(_CLAIMABLE).order_by(*_CLAIM_ORDER).limit(1)
+)
 _CLAIM_BY_ID = (
     update(jobs)
     .where(
@@ -485,11 +496,11 @@ def next_job_key(
     db: Database, *, max_running: int = 0, now: datetime | None = None
 ) -> tuple[int, int] | None:
     """``(-priority, fair rank)`` of the job :func:`claim_next` would take, or ``None``."""
-    query = select(jobs.c.priority, jobs.c.fair_rank).where(_CLAIMABLE).order_by(*_CLAIM_ORDER)
+    query = _NEXT_KEY
     if max_running:
         query = query.where(jobs.c.tenant.not_in(fair.busy_tenants(max_running)))
     with db.read() as conn:
-        row = conn.execute(query.limit(1), {"now": now or utcnow()}).first()
+        row = conn.execute(query, {"now": now or utcnow()}).first()
     return None if row is None else (-row.priority, row.fair_rank)
 
 

@@ -78,9 +78,13 @@ def claim_due(
         .order_by(deliveries.c.next_attempt_at)
         .limit(limit)
     )
+    with db.read() as conn:  # usually nothing is due: no write transaction for that
+        due = conn.execute(candidates).all()
+    if not due:
+        return []
     taken = []
     with db.write() as conn:
-        for row in conn.execute(candidates).all():
+        for row in due:
             claimed = conn.execute(
                 update(deliveries)
                 .where(

@@ -6,7 +6,8 @@ result URL itself); a failed or canceled job answers **409** with its error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -47,10 +48,48 @@ def unfinished(record: JobRecord) -> Response | None:
 
 
 SMALL_PART = 1024 * 1024  # smaller parts are read in one go, larger ones streamed
-DERIVED: dict[str, Callable[[DocumentResult], bytes]] = {
-    "markdown-boxes": lambda document: results.boxes_markdown(document).encode(),
-    "tables.xlsx": results.tables_xlsx,
-}
+XLSX = "tables.xlsx"
+
+
+def _workbook(services: Services, record: JobRecord) -> bytes:
+    """The tables as a workbook: made from the CSV on first request, then kept."""
+    assert record.result_attempt is not None
+    assert record.result_index is not None
+    key = results.result_key(record.id, record.result_attempt, XLSX)
+    try:
+        return services.blobs.get(key)
+    except FileNotFoundError:
+        pass
+    offset, length = record.result_index["tables.csv"]
+    chunks = services.blobs.iter_chunks(
+        results.result_key(record.id, record.result_attempt), offset=offset, length=length
+    )
+    lines = io.TextIOWrapper(io.BufferedReader(_ChunkReader(chunks)), encoding="utf-8", newline="")
+    data = results.tables_xlsx(lines)
+    services.blobs.put(key, data)
+    return data
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            try:
+                self._left = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
 
 
 def _read_part(services: Services, record: JobRecord, part: str) -> bytes:
@@ -78,10 +117,12 @@ def _send_part(
     index = record.result_index or {}
     located = index.get(part)
     if located is None:
-        if part in DERIVED and "json" in index and (part != "tables.xlsx" or "tables.csv" in index):
-            # Results written before this part existed: made from the JSON result now.
+        if part == XLSX and "tables.csv" in index:
+            return Response(_workbook(services, record), media_type=media_type, headers=headers)
+        if part == "markdown-boxes" and "json" in index:  # results from before it existed
             document = DocumentResult.model_validate_json(_read_part(services, record, "json"))
-            return Response(DERIVED[part](document), media_type=media_type, headers=headers)
+            body = results.boxes_markdown(document).encode()
+            return Response(body, media_type=media_type, headers=headers)
         if empty is None:
             raise StorageError(f"the job's result has no {part} part")
         return Response(empty, media_type=media_type, headers=headers)
