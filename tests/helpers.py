@@ -304,3 +304,11 @@ def read_sse(lines: Iterable[str]) -> list[tuple[str, int | None, dict[str, Any]
         elif line.startswith("data: "):
             data += line[6:]
     return messages
+
+
+def overtaking(theirs: list[dict[str, Any]], mine: dict[str, Any]) -> tuple[int, int]:
+    """Of another tenant's jobs, how many were still waiting when ``mine`` was created, and how
+    many of those started before it (fair scheduling keeps the second number small)."""
+    waiting = [j for j in theirs if j["started_at"] is None or j["started_at"] > mine["created_at"]]
+    overtook = [j for j in waiting if j["started_at"] and j["started_at"] < mine["started_at"]]
+    return len(waiting), len(overtook)

@@ -16,7 +16,16 @@ from fastapi.testclient import TestClient
 
 from pdfq.store import keys as key_repo
 from tests import hostile, samples
-from tests.helpers import LiveServer, events_of, free_port, read_sse, submit, wait_job, wait_until
+from tests.helpers import (
+    LiveServer,
+    events_of,
+    free_port,
+    overtaking,
+    read_sse,
+    submit,
+    wait_job,
+    wait_until,
+)
 
 SSE = {"Accept": "text/event-stream"}
 
@@ -175,10 +184,9 @@ def test_one_tenants_big_batch_does_not_starve_anothers_upload(make_client) -> N
     theirs = [client.get(f"/v1/jobs/{j['id']}").json() for j in batch["jobs"]]
     # of the batch's jobs still waiting when the upload arrived, at most one per worker
     # (and one tie) started before it; the rest of the backlog came after it
-    waiting = [j for j in theirs if j["started_at"] is None or j["started_at"] > mine["created_at"]]
-    overtook = [j for j in waiting if j["started_at"] and j["started_at"] < mine["started_at"]]
-    assert len(waiting) >= 30, len(waiting)  # there was a backlog to be starved by
-    assert len(overtook) <= 3, len(overtook)
+    waiting, overtook = overtaking(theirs, mine)
+    assert waiting >= 30, waiting  # there was a backlog to be starved by
+    assert overtook <= 3, overtook  # at most one per worker (and a tie) went first
 
 
 @pytest.mark.parametrize("sample", hostile.hostile_set(), ids=lambda h: h.name)

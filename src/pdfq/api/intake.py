@@ -11,9 +11,10 @@ from collections.abc import Sequence
 import structlog
 from pydantic import ValidationError
 
-from pdfq import results
+from pdfq import results, tracing
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
+from pdfq.api.upload import FilePart
 from pdfq.domain import Options, RejectedFile
 from pdfq.errors import InvalidOptions, PdfqError, QueueFull, QuotaExceeded
 from pdfq.notify.addresses import check_url
@@ -76,6 +77,34 @@ def webhook_for(services: Services, options: Options) -> str | None:
             raise InvalidOptions(str(exc)) from exc
         return options.webhook_url
     return services.settings.webhook_url or None
+
+
+def new_job(
+    services: Services,
+    part: FilePart,
+    *,
+    job_id: str,
+    tenant: str,
+    options: Options,
+    secret: bytes | None,
+    idempotency_key: str | None = None,
+    batch_id: str | None = None,
+) -> NewJob:
+    """The job of one stored upload."""
+    return NewJob(
+        id=job_id,
+        tenant=tenant,
+        filename=part.filename,
+        size_bytes=part.size,
+        sha256=part.sha256,
+        input_type=part.input_type,
+        options=options,
+        secret=secret,
+        idempotency_key=idempotency_key,
+        batch_id=batch_id,
+        webhook_url=webhook_for(services, options),
+        trace_context=tracing.carrier(),
+    )
 
 
 def admit(services: Services, new: NewJob) -> tuple[JobRecord, bool]:

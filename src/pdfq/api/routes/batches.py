@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from pdfq import results, tracing
+from pdfq import results
 from pdfq.api.deps import ReaderDep, ServicesDep, SubmitterDep
 from pdfq.api.errors import HTTP_STATUS, error_body
-from pdfq.api.intake import admit_batch, check_capacity, parse_options, webhook_for
+from pdfq.api.intake import admit_batch, check_capacity, new_job, parse_options
 from pdfq.api.routes.jobs import upload_body
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
@@ -18,7 +18,6 @@ from pdfq.domain import Batch, ErrorCode, JobError, RejectedFile, new_id
 from pdfq.errors import NotFound
 from pdfq.store import batches as batch_repo
 from pdfq.store.batches import BatchRecord
-from pdfq.store.jobs import NewJob
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
@@ -115,18 +114,14 @@ async def submit_batch(
         await check_capacity(services, principal.tenant, len(accepted))
         secret = services.secrets.encrypt(password) if password else None
         news = [
-            NewJob(
-                id=job_ids[part.key],
+            new_job(
+                services,
+                part,
+                job_id=job_ids[part.key],
                 tenant=principal.tenant,
-                filename=part.filename,
-                size_bytes=part.size,
-                sha256=part.sha256,
-                input_type=part.input_type,
                 options=options,
                 secret=secret,
                 batch_id=batch_id,
-                webhook_url=webhook_for(services, options),
-                trace_context=tracing.carrier(),
             )
             for part in accepted
         ]

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from pdfq import results, tracing
+from pdfq import results
 from pdfq.api.deps import ReaderDep, ServicesDep, SubmitterDep
 from pdfq.api.events import may_have_ended
-from pdfq.api.intake import admit, check_capacity, parse_options, webhook_for
+from pdfq.api.intake import admit, check_capacity, new_job, parse_options
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
 from pdfq.api.upload import receive_upload
@@ -18,7 +18,7 @@ from pdfq.blobs import BlobWriter
 from pdfq.domain import Job, JobPage, JobStatus, new_id
 from pdfq.errors import Conflict, Expired, NotFound
 from pdfq.store import jobs as repo
-from pdfq.store.jobs import JobRecord, NewJob
+from pdfq.store.jobs import JobRecord
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -134,18 +134,14 @@ async def submit_job(
     part = upload.files[0]
     try:
         options, password = parse_options(upload.fields)
-        new = NewJob(
-            id=job_id,
+        new = new_job(
+            services,
+            part,
+            job_id=job_id,
             tenant=principal.tenant,
-            filename=part.filename,
-            size_bytes=part.size,
-            sha256=part.sha256,
-            input_type=part.input_type,
             options=options,
             secret=services.secrets.encrypt(password) if password else None,
             idempotency_key=idempotency_key,
-            webhook_url=webhook_for(services, options),
-            trace_context=tracing.carrier(),
         )
         record, created = await blocking(admit, services, new)
     except BaseException:
