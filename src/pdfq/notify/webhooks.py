@@ -127,8 +127,12 @@ class WebhookSender:
             except PdfqError as exc:  # the store hiccupped: look again a little later
                 log.warning("webhook outbox unavailable", error=exc.message)
                 pause = IDLE_SECONDS
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+            # cancellation that stop() sends when it races with the timeout, and this loop
+            # (and the server's shutdown, which awaits it) then never ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), pause)
+                async with asyncio.timeout(pause):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _send_due(self) -> float:

@@ -140,13 +140,18 @@ async def _make_preview(services: Services, record: JobRecord, folder: Path, tar
         *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )
     try:
-        _, errors = await asyncio.wait_for(process.communicate(), PREVIEW_SECONDS)
+        async with asyncio.timeout(PREVIEW_SECONDS):
+            _, errors = await process.communicate()
     except TimeoutError:
         process.kill()
         await process.wait()
         raise JobTimeout(
             f"drawing the layout preview took longer than {PREVIEW_SECONDS:g} s"
         ) from None
+    except asyncio.CancelledError:  # the client went away: so does the drawing
+        process.kill()
+        await asyncio.shield(process.wait())
+        raise
     if process.returncode != 0:
         detail = errors.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
         raise StorageError(f"the layout preview could not be drawn: {detail[0][:300]}")
