@@ -48,6 +48,12 @@ MEDIA_TYPES: dict[str, str] = {
     "tables.zip": "application/zip",
     "tables.xlsx": XLSX,
 }
+RESULT_SUFFIXES: dict[str, str] = {
+    "json": ".json",
+    "markdown": ".md",
+    "markdown-boxes": ".boxes.md",
+    "text": ".txt",
+}
 EMPTY_TABLES_CSV = b"page,table,row\r\n"
 
 

@@ -79,6 +79,8 @@ def test_results_in_every_format(api: TestClient, report_pdf: bytes) -> None:
     assert result["pages"][0]["tables"][0]["rows"] == samples.TABLE_ROWS
     markdown = api.get(f"/v1/jobs/{job_id}/result", params={"format": "markdown"})
     assert markdown.headers["content-type"].startswith("text/markdown")
+    # Named after the upload (doc.pdf), shown inline.
+    assert markdown.headers["content-disposition"].startswith('inline; filename="doc.md"')
     assert markdown.text.startswith("# Quarterly Report")
     text = api.get(f"/v1/jobs/{job_id}/result", params={"format": "text"})
     assert text.headers["content-type"].startswith("text/plain")
@@ -93,7 +95,9 @@ def test_results_in_every_format(api: TestClient, report_pdf: bytes) -> None:
     rows = list(csv.reader(io.StringIO(api.get(f"/v1/jobs/{job_id}/tables.csv").text)))
     assert rows[0] == ["page", "table", "row", "c1", "c2", "c3", "c4"]
     assert rows[1:4] == [["1", "1", str(i + 1), *r] for i, r in enumerate(samples.TABLE_ROWS)]
-    archive = zipfile.ZipFile(io.BytesIO(api.get(f"/v1/jobs/{job_id}/tables.zip").content))
+    tables = api.get(f"/v1/jobs/{job_id}/tables.zip")
+    assert tables.headers["content-disposition"].startswith(f'attachment; filename="{job_id}-')
+    archive = zipfile.ZipFile(io.BytesIO(tables.content))
     assert archive.namelist() == [f"page-000{n}-table-1.csv" for n in (1, 2, 3)]
 
     kinds = [e["type"] for e in events_of(api, job_id)]

@@ -19,6 +19,7 @@ from fastapi import Path as PathParam
 
 from pdfq import results
 from pdfq.api.deps import ReaderDep, ServicesDep
+from pdfq.api.disposition import inline
 from pdfq.api.routes.jobs import gone
 from pdfq.api.routes.results import NOT_DONE, job_record, unfinished
 from pdfq.api.services import Services
@@ -88,7 +89,7 @@ async def get_layout(job_id: str, services: ServicesDep, principal: ReaderDep) -
         data = await blocking(target.read_bytes)
     finally:
         await blocking(shutil.rmtree, folder, True)
-    headers = {"Content-Disposition": f'inline; filename="{job_id}-layout.pdf"'}
+    headers = {"Content-Disposition": inline(f"{job_id}-layout.pdf")}
     return Response(data, media_type="application/pdf", headers=headers)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -16,6 +17,7 @@ from starlette.concurrency import iterate_in_threadpool
 
 from pdfq import results
 from pdfq.api.deps import ReaderDep, ServicesDep
+from pdfq.api.disposition import attachment, inline
 from pdfq.api.errors import error_body
 from pdfq.api.routes.jobs import gone, job_response
 from pdfq.api.services import Services
@@ -108,11 +110,11 @@ def _send_part(
     record: JobRecord,
     part: str,
     *,
-    filename: str | None = None,
+    disposition: str | None = None,
     empty: bytes | None = None,
 ) -> Response:
     """One part of the job's result object (one range read, streamed when large)."""
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if filename else {}
+    headers = {"Content-Disposition": disposition} if disposition else {}
     media_type = results.MEDIA_TYPES[part]
     index = record.result_index or {}
     located = index.get(part)
@@ -180,7 +182,10 @@ def _result(
     record = job_record(services, job_id, tenant)
     if (answer := unfinished(record)) is not None:
         return answer
-    return _send_part(services, record, result_format)
+    # Inline (browsers show it), but named after the upload: `curl -OJ` and "Save as" get
+    # report.md rather than "result".
+    name = PurePosixPath(record.filename).stem + results.RESULT_SUFFIXES[result_format]
+    return _send_part(services, record, result_format, disposition=inline(name))
 
 
 @router.get(
@@ -225,7 +230,8 @@ def _send_tables(services: Services, job_id: str, tenant: str, part: str, empty:
     if (answer := unfinished(record)) is not None:
         return answer
     # A document without tables has no table parts: the empty files are made here.
-    return _send_part(services, record, part, filename=f"{job_id}-{part}", empty=empty)
+    name = f"{job_id}-{part}"
+    return _send_part(services, record, part, disposition=attachment(name), empty=empty)
 
 
 @router.get(
