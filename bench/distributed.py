@@ -31,6 +31,7 @@ from tests.samples import text_pdf
 from bench.harness import (
     BENCH_DATA,
     children,
+    cpu_seconds,
     median,
     percentile,
     run_clients,
@@ -38,7 +39,7 @@ from bench.harness import (
     submit,
     wait_done,
 )
-from bench.small_docs import _cpu_seconds, raw_loop_seconds_per_doc
+from bench.small_docs import raw_loop_seconds_per_doc
 
 POSTGRES = os.environ.get("PDFQ_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("PDFQ_BENCH_REDIS", "redis://127.0.0.1:6379/15")
@@ -93,10 +94,10 @@ def distributed(concurrency: int, **extra: str) -> Iterator[tuple[str, list[int]
 
 
 def _tree_cpu(pid: int) -> float:
-    total = _cpu_seconds(pid, reaped_children=True)
+    total = cpu_seconds(pid, reaped_children=True)
     for child in children(pid):
         with contextlib.suppress(OSError):
-            total += _cpu_seconds(child, reaped_children=True)
+            total += cpu_seconds(child, reaped_children=True)
     return total
 
 

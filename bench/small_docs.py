@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +18,15 @@ from pathlib import Path
 import aiohttp
 from tests.samples import text_pdf
 
-from bench.harness import children, median, run_clients, server, submit, wait_done
+from bench.harness import (
+    children,
+    cpu_seconds,
+    median,
+    run_clients,
+    server,
+    submit,
+    wait_done,
+)
 from pdfq.extract.document import extract_document
 
 
@@ -50,22 +57,12 @@ async def one_run(url: str, data: bytes, docs: int, clients: int) -> tuple[float
     return docs / (time.perf_counter() - started), latencies
 
 
-def _cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
-    """CPU time of a process (and, optionally, of its children that have exited)."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    if reaped_children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def _pool_cpu_seconds(api_pid: int) -> float:
     """Worker processes' CPU, counting those replaced meanwhile (reaped by the fork server)."""
     total = 0.0
     for pid in children(api_pid):
         with contextlib.suppress(OSError):
-            total += _cpu_seconds(pid, reaped_children=True)
+            total += cpu_seconds(pid, reaped_children=True)
     return total
 
 
@@ -81,10 +78,10 @@ def main() -> None:
     with server() as (url, process):
         asyncio.run(one_run(url, data, 50, args.clients))  # warm up
         for run in range(args.runs):
-            api_before = _cpu_seconds(process.pid)
+            api_before = cpu_seconds(process.pid)
             pool_before = _pool_cpu_seconds(process.pid)
             rate, latencies = asyncio.run(one_run(url, data, args.docs, args.clients))
-            api_ms.append((_cpu_seconds(process.pid) - api_before) / args.docs * 1000)
+            api_ms.append((cpu_seconds(process.pid) - api_before) / args.docs * 1000)
             worker_ms.append((_pool_cpu_seconds(process.pid) - pool_before) / args.docs * 1000)
             rates.append(rate)
             print(

@@ -19,7 +19,15 @@ import time
 import aiohttp
 from tests.samples import grid_pdf, text_pdf
 
-from bench.harness import median, percentile, run_clients, server, submit, summary_ms
+from bench.harness import (
+    cpu_seconds,
+    median,
+    percentile,
+    run_clients,
+    server,
+    submit,
+    summary_ms,
+)
 
 
 def pdf_of_size(target: int) -> bytes:
@@ -72,15 +80,18 @@ def main() -> None:
         p99_submit, p99_read, rates = [], [], []
         for run in range(args.runs):
             # A fresh server each run: the backlog of busy work must not grow across runs.
-            with server() as (url, _process):
+            with server() as (url, process):
+                api_before = cpu_seconds(process.pid)
                 submits, reads, rate = asyncio.run(
                     one_run(url, data, args.requests, args.clients, interval)
                 )
+                api_ms = (cpu_seconds(process.pid) - api_before) / args.requests * 1000
             p99_submit.append(percentile(submits, 99))
             p99_read.append(percentile(reads, 99))
             rates.append(rate)
             print(f"{label} run {run + 1} ({rate:.0f} submits/s): submit {summary_ms(submits)}")
             print(f"    status read {summary_ms(reads)}")
+            print(f"    API process CPU per upload and status read: {api_ms:.2f} ms")
         print(
             f"{label}: median over {args.runs} runs: {median(rates):.0f} submits/s, "
             f"submit p99 {median(p99_submit) * 1000:.1f} ms, "
