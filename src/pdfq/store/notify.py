@@ -32,9 +32,14 @@ def _payload(kind: str, data: dict[str, Any]) -> str:
     return json.dumps({"kind": kind, "data": data}, separators=(",", ":"))
 
 
+def sends_notifications(conn: Connection) -> bool:
+    """Whether :func:`in_transaction` sends anything on ``conn`` (PostgreSQL only)."""
+    return conn.dialect.name == "postgresql"
+
+
 def in_transaction(conn: Connection, kind: str, data: dict[str, Any]) -> None:
     """Send a notification with the transaction of ``conn`` (PostgreSQL only)."""
-    if conn.dialect.name == "postgresql":
+    if sends_notifications(conn):
         conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": _payload(kind, data)})
 
 
