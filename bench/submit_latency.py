@@ -7,6 +7,9 @@ every worker process busy, so the API competes with real extraction for the CPU.
 * saturating: each client submits again as soon as its previous answer arrives, so latency
   then measures the API's capacity (latency = clients / throughput).
 
+Each run also reports the API process's CPU time per upload and status read: when that
+approaches one core at the paced rate, the API's own queue decides the tail.
+
     .venv/bin/python -m bench.submit_latency [--requests 800] [--clients 16] [--interval 0.1]
 """
 
