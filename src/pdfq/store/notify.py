@@ -27,19 +27,14 @@ _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 def _payload(kind: str, data: dict[str, Any]) -> str:
-    # Small by design (a job id, event types, an event id): PostgreSQL caps payloads at 8000
+    # Small by design (a job id, event types): PostgreSQL caps payloads at 8000
     # bytes, and listeners read the events themselves from the store.
     return json.dumps({"kind": kind, "data": data}, separators=(",", ":"))
 
 
-def sends_notifications(conn: Connection) -> bool:
-    """Whether :func:`in_transaction` sends anything on ``conn`` (PostgreSQL only)."""
-    return conn.dialect.name == "postgresql"
-
-
 def in_transaction(conn: Connection, kind: str, data: dict[str, Any]) -> None:
     """Send a notification with the transaction of ``conn`` (PostgreSQL only)."""
-    if sends_notifications(conn):
+    if conn.dialect.name == "postgresql":
         conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": _payload(kind, data)})
 
 
