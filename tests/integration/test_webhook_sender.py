@@ -1,14 +1,22 @@
-"""The webhook sender's life cycle: stopping it always ends its loop."""
+"""The webhook sender's life cycle: stopping it always ends its loop and hands back the
+attempts it cut short."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+
 from pdfq.config import Settings
+from pdfq.domain import Options, new_id
 from pdfq.notify.webhooks import WebhookSender
 from pdfq.store import Database, upgrade
+from pdfq.store import jobs as repo
+from pdfq.store import webhooks as outbox
+from pdfq.store.jobs import NewJob
 
 
 async def _cancel_while_woken(sender: WebhookSender) -> bool:
@@ -65,5 +73,51 @@ def test_repeated_start_and_stop_never_hangs(
                 await asyncio.wait_for(sender.stop(), 5)
 
         asyncio.run(scenario())
+    finally:
+        db.dispose()
+
+
+def test_a_stop_hands_back_the_attempts_it_cut_short(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(db)
+    called = asyncio.Event()
+
+    async def never_answers(_request: httpx.Request) -> httpx.Response:
+        called.set()
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    try:
+        job = NewJob(
+            id=new_id(), filename="a.pdf", size_bytes=1, sha256="0" * 64, options=Options()
+        )
+        repo.create_job(db, new=job)
+        with db.write() as conn:
+            outbox.enqueue(
+                conn,
+                job_id=job.id,
+                url="http://receiver.test/hook",
+                event="job.succeeded",
+                payload="{}",
+                now=datetime.now(UTC),
+            )
+        settings = make_settings(webhook_allow_private=True, webhook_timeout_seconds=60)
+
+        async def scenario() -> None:
+            transport = httpx.MockTransport(never_answers)
+            sender = WebhookSender(settings, db, b"secret", transport=transport)
+            sender.start()
+            await asyncio.wait_for(called.wait(), 10)  # the attempt is in flight, held ~60 s
+            (held,) = outbox.list_deliveries(db, job_id=job.id)
+            assert held.next_attempt_at > datetime.now(UTC) + timedelta(seconds=30)
+            await asyncio.wait_for(sender.stop(), 10)
+
+        asyncio.run(scenario())
+        (delivery,) = outbox.list_deliveries(db, job_id=job.id)
+        assert delivery.status == "pending"
+        # Due again at once, not after the hold the cut-short attempt had taken.
+        assert delivery.next_attempt_at <= datetime.now(UTC)
     finally:
         db.dispose()

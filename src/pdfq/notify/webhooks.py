@@ -85,21 +85,23 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._wake_pending = False
         self._task: asyncio.Task[None] | None = None
-        self._sending: set[asyncio.Task[None]] = set()
-        self._in_flight: dict[str, Delivery] = {}
+        self._sending: dict[asyncio.Task[None], Delivery] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pdfq-webhooks")
 
     async def stop(self) -> None:
+        # Taken before cancelling: a finished send leaves ``_sending`` at once.
+        interrupted = list(self._sending.values())
         tasks = [t for t in (self._task, *self._sending) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        # Attempts cut short have no outcome: due again now, not after their hold.
-        for delivery in list(self._in_flight.values()):
+        # Attempts cut short have no outcome: due again now, not after their hold. (An
+        # attempt that recorded its outcome meanwhile is no longer this attempt: a no-op.)
+        for delivery in interrupted:
             with contextlib.suppress(PdfqError):
                 await asyncio.to_thread(
                     outbox.release, self.db, delivery=delivery, now=datetime.now(UTC)
@@ -148,8 +150,8 @@ class WebhookSender:
             )
             for delivery in due:
                 self._free -= 1
-                task = asyncio.create_task(self._send(delivery))
-                self._sending.add(task)
+                task = asyncio.create_task(self._attempt(delivery))
+                self._sending[task] = delivery
                 task.add_done_callback(self._sent)
             if due and self._free > 0:
                 return 0.0  # there may be more
@@ -161,16 +163,9 @@ class WebhookSender:
         return max(0.0, min(IDLE_SECONDS, (next_due - datetime.now(UTC)).total_seconds()))
 
     def _sent(self, task: asyncio.Task[None]) -> None:
-        self._sending.discard(task)
+        self._sending.pop(task, None)
         self._free += 1
         self._wake.set()
-
-    async def _send(self, delivery: Delivery) -> None:
-        self._in_flight[delivery.id] = delivery
-        try:
-            await self._attempt(delivery)
-        finally:
-            self._in_flight.pop(delivery.id, None)
 
     async def _attempt(self, delivery: Delivery) -> None:
         body = delivery.payload.encode()
