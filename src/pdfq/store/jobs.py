@@ -447,7 +447,7 @@ _DELETE_PAGES = delete(pages).where(pages.c.job_id == bindparam("job_id"))
 _DELETE_CHUNKS = delete(chunks).where(chunks.c.job_id == bindparam("job_id"))
 
 
-def _forget_work(conn: Connection, job_id: str) -> None:
+def forget_work(conn: Connection, job_id: str) -> None:
     """Drop the page index and chunks an earlier attempt left behind."""
     conn.execute(_DELETE_PAGES, {"job_id": job_id})
     conn.execute(_DELETE_CHUNKS, {"job_id": job_id})
@@ -458,7 +458,7 @@ def _claimed(conn: Connection, row: Row[Any] | None, now: datetime) -> Claim | N
         return None
     record = JobRecord.from_row(row)
     if record.attempts > 1:  # an earlier attempt may have indexed pages or fanned out
-        _forget_work(conn, record.id)
+        forget_work(conn, record.id)
     insert_events(
         conn, record.id, [("started", {"attempt": record.attempts})], now, tenant=record.tenant
     )
@@ -917,7 +917,7 @@ def retry(
         )
         if result.rowcount != 1:
             return None
-        _forget_work(conn, job_id)
+        forget_work(conn, job_id)
         insert_events(conn, job_id, [("retried", {"by": "request"})], now)
     return get_job(db, job_id=job_id)
 
@@ -926,7 +926,7 @@ def delete_job(db: Database, *, job_id: str, now: datetime | None = None) -> boo
     """Remove the job and its page index; its events stay as the audit trail."""
     now = now or utcnow()
     with db.write() as conn:
-        _forget_work(conn, job_id)
+        forget_work(conn, job_id)
         tenant = conn.execute(
             delete(jobs).where(jobs.c.id == job_id).returning(jobs.c.tenant)
         ).scalar()

@@ -26,8 +26,8 @@ from pdfq import results
 from pdfq.blobs import Blobs
 from pdfq.domain import TERMINAL_STATUSES
 from pdfq.store.db import Database
-from pdfq.store.jobs import JobRecord, utcnow
-from pdfq.store.tables import chunks, events, jobs, pages, webhook_deliveries
+from pdfq.store.jobs import JobRecord, forget_work, utcnow
+from pdfq.store.tables import events, jobs, webhook_deliveries
 
 BATCH = 200
 STALE = timedelta(minutes=10)
@@ -68,6 +68,7 @@ def _inputs_due(db: Database, before: datetime, limit: int) -> list[JobRecord]:
             jobs.c.status.in_(ENDED),
             jobs.c.finished_at < before,
             jobs.c.input_removed_at.is_(None),
+            jobs.c.expired_at.is_(None),  # expiring results takes the input with them
         )
         .order_by(jobs.c.finished_at)
         .limit(limit)
@@ -127,8 +128,7 @@ def _expire(db: Database, blobs: Blobs, record: JobRecord, now: datetime) -> boo
     blobs.delete_prefix(record.id)  # the input and every attempt's files
     with db.write() as conn:  # files first, then rows; input_removed_at says it is done
         conn.execute(update(jobs).where(jobs.c.id == record.id).values(input_removed_at=now))
-        conn.execute(delete(pages).where(pages.c.job_id == record.id))
-        conn.execute(delete(chunks).where(chunks.c.job_id == record.id))
+        forget_work(conn, record.id)
         conn.execute(
             delete(webhook_deliveries).where(
                 webhook_deliveries.c.job_id == record.id,
@@ -185,7 +185,7 @@ def cleanup(
                 break
     if retention.inputs:
         for _ in range(max_batches):
-            due = [r for r in _inputs_due(db, now - retention.inputs, batch) if not r.expired_at]
+            due = _inputs_due(db, now - retention.inputs, batch)
             if dry_run:
                 report.inputs += [r.id for r in due if r.id not in report.results]
                 break
