@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -21,13 +21,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from pdfq.client import DEFAULT_URL, Client
+from pdfq.client import DEFAULT_URL, Client, ResultFormat
 from pdfq.domain import DocumentResult, Job, JobStatus
 from pdfq.errors import PdfqError
 
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
-FORMATS: dict[str, tuple[Literal["markdown", "markdown-boxes", "json", "text"], str]] = {
+FORMATS: dict[str, tuple[ResultFormat, str]] = {
     "md": ("markdown", ".md"),
     "md-boxes": ("markdown-boxes", ".boxes.md"),
     "json": ("json", ".json"),
@@ -74,7 +74,7 @@ def _client(url: str, api_key: str | None) -> Client:
     return Client(url, api_key=api_key)
 
 
-def _format(name: str) -> tuple[Literal["markdown", "markdown-boxes", "json", "text"], str]:
+def _format(name: str) -> tuple[ResultFormat, str]:
     if name not in FORMATS:
         raise typer.BadParameter(f"{name!r}: use md, md-boxes, json or txt", param_hint="--format")
     return FORMATS[name]

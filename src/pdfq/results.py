@@ -193,7 +193,7 @@ def write_result(
         ("markdown-boxes", boxes_markdown(result).encode()),
         ("text", result.text.encode()),
     ]
-    # tables.xlsx is made from tables.csv when first asked for (tables_xlsx_from_csv): most
+    # tables.xlsx is made from tables.csv when first asked for (api/routes/results.py): most
     # jobs never are, and building a workbook costs a tenth of reading a table-heavy document.
     if any(page.tables for page in result.pages):  # readers make the empty files themselves
         parts += [("tables.csv", tables_csv(result)), ("tables.zip", tables_zip(result))]

@@ -51,10 +51,6 @@ def setup(settings: Settings, service: str) -> bool:
     return True
 
 
-def enabled() -> bool:
-    return _tracer is not None
-
-
 @contextlib.contextmanager
 def server_span(method: str, path: str) -> Iterator[Any]:
     """A span for one HTTP request (``None`` when tracing is off); rename it with
