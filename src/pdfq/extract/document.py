@@ -156,7 +156,7 @@ class Document:
         except Exception:  # pdfminer chokes on some pages pdfium reads fine: keep the text
             tables = []
         images: list[PageImage] = []
-        if self.options.images and layout.drawing.images:
+        if self.options.images and layout.drawing.image_area > 0:  # an image shows
             try:
                 with open_page(self._pdf, layout.number) as page:
                     images, problems = page_images(page, layout.height, self.images)

@@ -73,8 +73,6 @@ class Drawing:
     grid_segments: int = 0
     image_area: float = 0.0
     paths: int = 0
-    images: list[tuple[float, float, float, float]] = field(default_factory=list)
-    """Boxes (x0, top, x1, bottom; top-left origin) of the images drawn on the page."""
 
 
 @dataclass(slots=True)
@@ -224,15 +222,6 @@ def _read_drawing(page: pdfium.PdfPage, width: float, height: float) -> Drawing:
                 w = max(0.0, min(right.value, width) - max(left.value, 0.0))
                 h = max(0.0, min(top.value, height) - max(bottom.value, 0.0))
                 drawing.image_area += w * h
-                if w > 0 and h > 0:
-                    drawing.images.append(
-                        (
-                            max(left.value, 0.0),
-                            height - min(top.value, height),
-                            min(right.value, width),
-                            height - max(bottom.value, 0.0),
-                        )
-                    )
             elif h <= 2.5 and w >= 8:
                 drawing.h_rules += 1
             elif w <= 2.5 and h >= 8:
