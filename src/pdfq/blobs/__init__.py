@@ -84,6 +84,19 @@ def check_key(key: str) -> str:
     return key
 
 
+def put_file(blobs: Blobs, key: str, path: Path) -> None:
+    """Store a local file under ``key``, streamed (dropped again if reading it fails)."""
+    writer = blobs.writer(key)
+    try:
+        with path.open("rb") as source:
+            while chunk := source.read(CHUNK_SIZE):
+                writer.write(chunk)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+
+
 def open_blobs(settings: Settings) -> Blobs:
     """The backend named by ``PDFQ_BLOBS_URL`` (imported lazily)."""
     url = urlparse(settings.blobs_url)
@@ -98,4 +111,4 @@ def open_blobs(settings: Settings) -> Blobs:
     raise ValueError(f"unsupported PDFQ_BLOBS_URL scheme {url.scheme!r} (use file:// or s3://)")
 
 
-__all__ = ["CHUNK_SIZE", "BlobWriter", "Blobs", "check_key", "open_blobs"]
+__all__ = ["CHUNK_SIZE", "BlobWriter", "Blobs", "check_key", "open_blobs", "put_file"]

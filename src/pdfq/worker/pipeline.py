@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 
 from pdfq import results, tracing
+from pdfq.blobs import put_file
 from pdfq.domain import ErrorCode, JobError, JobStatus, Metadata, OcrMode, PageResult
 from pdfq.errors import (
     Canceled,
@@ -188,25 +189,13 @@ def _input_file(
         ):
             target = Path(folder) / "converted.pdf"
             done = convert.to_pdf(source, target, record.input_type, ctx.convert_limits)
-            _store_file(ctx, converted, target)
+            put_file(ctx.blobs, converted, target)
             if events is not None:
                 data = {"from": done.source.value, "by": done.converter, "seconds": done.seconds}
                 events.append(("converted", data))
             yield target
     except FileNotFoundError as exc:
         raise InputMissing from exc
-
-
-def _store_file(ctx: WorkerContext, key: str, path: Path) -> None:
-    writer = ctx.blobs.writer(key)
-    try:
-        with path.open("rb") as source:
-            while chunk := source.read(1024 * 1024):
-                writer.write(chunk)
-    except BaseException:
-        writer.abort()
-        raise
-    writer.commit()
 
 
 def _open(ctx: WorkerContext, record: JobRecord, path: Path, *, scan: bool = True) -> Document:

@@ -21,9 +21,10 @@ from pdfq import results
 from pdfq.api.deps import ReaderDep, ServicesDep
 from pdfq.api.disposition import inline
 from pdfq.api.routes.jobs import gone
-from pdfq.api.routes.results import NOT_DONE, job_record, unfinished
+from pdfq.api.routes.results import NOT_DONE, job_record, read_part, unfinished
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
+from pdfq.blobs import put_file
 from pdfq.errors import JobTimeout, NotFound, StorageError
 from pdfq.formats import InputType
 from pdfq.store.jobs import JobRecord
@@ -80,15 +81,10 @@ async def get_layout(job_id: str, services: ServicesDep, principal: ReaderDep) -
         raise gone(record)
     assert record.result_attempt is not None
     key = results.result_key(record.id, record.result_attempt, PREVIEW)
-    folder = Path(tempfile.mkdtemp(prefix="pdfq-preview-"))
     try:
-        target = folder / PREVIEW
-        if not await blocking(_fetch, services, key, target):
-            await _make_preview(services, record, folder, target)
-            await blocking(_store, services, key, target)
-        data = await blocking(target.read_bytes)
-    finally:
-        await blocking(shutil.rmtree, folder, True)
+        data = await blocking(services.blobs.get, key)  # drawn before
+    except FileNotFoundError:
+        data = await _draw_and_keep(services, record, key)
     headers = {"Content-Disposition": inline(f"{job_id}-layout.pdf")}
     return Response(data, media_type="application/pdf", headers=headers)
 
@@ -103,12 +99,16 @@ def _fetch(services: Services, key: str, target: Path) -> bool:
     return True
 
 
-def _store(services: Services, key: str, path: Path) -> None:
-    writer = services.blobs.writer(key)
-    with path.open("rb") as source:
-        while chunk := source.read(1024 * 1024):
-            writer.write(chunk)
-    writer.commit()
+async def _draw_and_keep(services: Services, record: JobRecord, key: str) -> bytes:
+    """Draw the preview in a scratch folder and keep it under ``key`` for the next call."""
+    folder = Path(tempfile.mkdtemp(prefix="pdfq-preview-"))
+    try:
+        target = folder / PREVIEW
+        await _make_preview(services, record, folder, target)
+        await blocking(put_file, services.blobs, key, target)
+        return await blocking(target.read_bytes)
+    finally:
+        await blocking(shutil.rmtree, folder, True)
 
 
 def _sources(services: Services, record: JobRecord, folder: Path) -> tuple[Path, Path]:
@@ -120,15 +120,8 @@ def _sources(services: Services, record: JobRecord, folder: Path) -> tuple[Path,
     source = folder / "source.pdf"
     if not _fetch(services, key, source):
         raise StorageError("the job's document is missing from blob storage")
-    assert record.result_index is not None
-    assert record.result_attempt is not None
-    offset, length = record.result_index["json"]
     result = folder / "result.json"
-    result.write_bytes(
-        services.blobs.get_range(
-            results.result_key(record.id, record.result_attempt), offset, length
-        )
-    )
+    result.write_bytes(read_part(services, record, "json"))
     return source, result
 
 

@@ -94,15 +94,22 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
-def _read_part(services: Services, record: JobRecord, part: str) -> bytes:
+def read_part(services: Services, record: JobRecord, part: str) -> bytes:
+    """A part the job's published result always has (its JSON, Markdown, text)."""
     assert record.result_attempt is not None
     assert record.result_index is not None
-    offset, length = record.result_index[part]
-    key = results.result_key(record.id, record.result_attempt)
     try:
-        return services.blobs.get_range(key, offset, length)
+        data = results.read_part(
+            services.blobs,
+            job_id=record.id,
+            attempt=record.result_attempt,
+            index=record.result_index,
+            part=part,
+        )
     except FileNotFoundError as exc:
         raise StorageError("the result is missing from blob storage") from exc
+    assert data is not None, f"a published result without its {part} part"
+    return data
 
 
 def _send_part(
@@ -122,7 +129,7 @@ def _send_part(
         if part == XLSX and "tables.csv" in index:
             return Response(_workbook(services, record), media_type=media_type, headers=headers)
         if part == "markdown-boxes" and "json" in index:  # results from before it existed
-            document = DocumentResult.model_validate_json(_read_part(services, record, "json"))
+            document = DocumentResult.model_validate_json(read_part(services, record, "json"))
             body = results.boxes_markdown(document).encode()
             return Response(body, media_type=media_type, headers=headers)
         if empty is None:
