@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 
 from pdfq.api import create_app
 from pdfq.config import Settings
@@ -34,6 +35,24 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     )
     with TestClient(create_app(settings)) as client:
         yield client
+
+
+def test_a_document_without_tables_gets_empty_table_files(api: TestClient) -> None:
+    job_id = submit(api, samples.text_pdf(pages=1)).json()["id"]
+    assert wait_job(api, job_id)["status"] == "succeeded"
+    csv_answer = api.get(f"/v1/jobs/{job_id}/tables.csv")
+    assert csv_answer.status_code == 200
+    assert list(csv.reader(io.StringIO(csv_answer.text))) == [["page", "table", "row"]]
+    archive = api.get(f"/v1/jobs/{job_id}/tables.zip")
+    assert archive.status_code == 200
+    assert zipfile.ZipFile(io.BytesIO(archive.content)).namelist() == []
+    workbook = api.get(f"/v1/jobs/{job_id}/tables.xlsx")
+    assert workbook.status_code == 200
+    assert workbook.headers["content-disposition"].startswith("attachment;")
+    sheets = load_workbook(io.BytesIO(workbook.content))
+    assert sheets.sheetnames == ["tables"]
+    assert sheets["tables"].max_row == 1
+    assert sheets["tables"]["A1"].value is None
 
 
 def test_submit_answers_202_at_once_and_the_job_succeeds(

@@ -7,7 +7,7 @@ result URL itself); a failed or canceled job answers **409** with its error.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
@@ -118,7 +118,7 @@ def _send_part(
     part: str,
     *,
     disposition: str | None = None,
-    empty: bytes | None = None,
+    empty: Callable[[], bytes] | None = None,
 ) -> Response:
     """One part of the job's result object (one range read, streamed when large)."""
     headers = {"Content-Disposition": disposition} if disposition else {}
@@ -134,7 +134,7 @@ def _send_part(
             return Response(body, media_type=media_type, headers=headers)
         if empty is None:
             raise StorageError(f"the job's result has no {part} part")
-        return Response(empty, media_type=media_type, headers=headers)
+        return Response(empty(), media_type=media_type, headers=headers)
     assert record.result_attempt is not None
     offset, length = located
     key = results.result_key(record.id, record.result_attempt)
@@ -232,11 +232,14 @@ def _page(services: Services, job_id: str, tenant: str, number: int) -> Response
     return answer
 
 
-def _send_tables(services: Services, job_id: str, tenant: str, part: str, empty: bytes) -> Response:
+def _send_tables(
+    services: Services, job_id: str, tenant: str, part: str, empty: Callable[[], bytes]
+) -> Response:
     record = job_record(services, job_id, tenant)
     if (answer := unfinished(record)) is not None:
         return answer
-    # A document without tables has no table parts: the empty files are made here.
+    # A document without tables has no table parts: the empty files are made here (only
+    # then: an empty workbook costs a few milliseconds).
     name = f"{job_id}-{part}"
     return _send_part(services, record, part, disposition=attachment(name), empty=empty)
 
@@ -249,7 +252,12 @@ def _send_tables(services: Services, job_id: str, tenant: str, part: str, empty:
 )
 async def get_tables_csv(job_id: str, services: ServicesDep, principal: ReaderDep) -> Response:
     return await blocking(
-        _send_tables, services, job_id, principal.tenant, "tables.csv", results.EMPTY_TABLES_CSV
+        _send_tables,
+        services,
+        job_id,
+        principal.tenant,
+        "tables.csv",
+        lambda: results.EMPTY_TABLES_CSV,
     )
 
 
@@ -269,7 +277,7 @@ async def get_tables_xlsx(job_id: str, services: ServicesDep, principal: ReaderD
         job_id,
         principal.tenant,
         "tables.xlsx",
-        results.empty_tables_xlsx(),
+        results.empty_tables_xlsx,
     )
 
 
@@ -284,5 +292,5 @@ async def get_tables_xlsx(job_id: str, services: ServicesDep, principal: ReaderD
 )
 async def get_tables_zip(job_id: str, services: ServicesDep, principal: ReaderDep) -> Response:
     return await blocking(
-        _send_tables, services, job_id, principal.tenant, "tables.zip", results.empty_tables_zip()
+        _send_tables, services, job_id, principal.tenant, "tables.zip", results.empty_tables_zip
     )
