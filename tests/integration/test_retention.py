@@ -72,6 +72,21 @@ def test_each_clock_removes_its_part_and_nothing_else(db: Database, tmp_path: Pa
         assert blobs.exists(results.input_key(job_id))
 
 
+def test_the_pdf_converted_from_an_upload_goes_with_the_input(db: Database, tmp_path: Path) -> None:
+    blobs = LocalBlobs(tmp_path / "blobs")
+    done = make_job(db)
+    with_files(blobs, done)
+    blobs.put(results.converted_key(done), b"%PDF-1.7 converted")
+    run_to_success(db, done)
+    ended_at = job(db, done).finished_at
+    assert ended_at is not None
+    retention = Retention(inputs=timedelta(hours=1), results=7 * DAY, records=30 * DAY)
+    assert cleanup(db, blobs, retention, now=ended_at + 2 * timedelta(hours=1)).inputs == [done]
+    assert not blobs.exists(results.input_key(done))
+    assert not blobs.exists(results.converted_key(done))
+    assert blobs.exists(results.result_key(done, 1))
+
+
 def test_a_dry_run_changes_nothing(db: Database, tmp_path: Path) -> None:
     blobs = LocalBlobs(tmp_path / "blobs")
     job_id = make_job(db)

@@ -108,6 +108,8 @@ def _remove_input(db: Database, blobs: Blobs, record: JobRecord, now: datetime) 
         ).rowcount
     if done == 1:
         blobs.delete(results.input_key(record.id))
+        # The PDF made from an image or office upload is the input in another form.
+        blobs.delete(results.converted_key(record.id))
     return done == 1
 
 
