@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, Select, bindparam, func, insert, select
 
 from pdfq.domain import Event
 from pdfq.store.db import Database
@@ -97,11 +97,7 @@ def list_events(
         .order_by(events.c.id)
         .limit(limit)
     )
-    with db.read() as conn:
-        return [
-            Event(id=r.id, job_id=r.job_id, type=r.type, at=r.at, data=r.data)
-            for r in conn.execute(query)
-        ]
+    return _read(db, query)
 
 
 def last_event_id(db: Database, *, job_id: str) -> int:
@@ -114,11 +110,7 @@ def last_event_id(db: Database, *, job_id: str) -> int:
 def list_all_events(db: Database, *, after_id: int, limit: int) -> list[Event]:
     """Events of every job with ``id > after_id``, in id order (the metrics tail)."""
     query = select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
-    with db.read() as conn:
-        return [
-            Event(id=r.id, job_id=r.job_id, type=r.type, at=r.at, data=r.data)
-            for r in conn.execute(query)
-        ]
+    return _read(db, query)
 
 
 def audit_events(
@@ -139,6 +131,12 @@ def audit_events(
         query = query.where(events.c.at < until)
     if types:
         query = query.where(events.c.type.in_(list(types)))
+    return _read(db, query.order_by(events.c.id).limit(limit))
+
+
+def _read(db: Database, query: Select[Any]) -> list[Event]:
     with db.read() as conn:
-        rows = conn.execute(query.order_by(events.c.id).limit(limit))
-        return [Event(id=r.id, job_id=r.job_id, type=r.type, at=r.at, data=r.data) for r in rows]
+        return [
+            Event(id=r.id, job_id=r.job_id, type=r.type, at=r.at, data=r.data)
+            for r in conn.execute(query)
+        ]
