@@ -9,26 +9,37 @@ How a writer waits matters for latency: SQLite's own busy handler sleeps in grow
 (1, 2, 5 … 100 ms), so under contention a request can sleep far longer than the lock is held.
 Instead, threads of one process queue on a lock and the first polls for the database lock
 about every millisecond (:func:`_begin_immediate`).
+
+PostgreSQL connections are checked when taken from the pool, but without SQLAlchemy's
+``pool_pre_ping`` round trip on every checkout (~0.1 ms each, several per job): a pooled
+connection is pinged only when its socket has something to read (the server closed it or sent
+a termination notice: an idle connection is owed nothing) or it sat idle for a while (a
+firewall may have dropped it silently). A dead one is replaced before the caller sees it
+(:func:`_check_on_checkout`).
 """
 
 from __future__ import annotations
 
+import select
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from pdfq.errors import Unavailable
 
 _WRITE = "pdfq_write"
 WRITE_LOCK_TIMEOUT = 30.0  # seconds a writer waits for SQLite's lock before giving up
+PING_AFTER_IDLE_SECONDS = 30.0  # a pooled PostgreSQL connection idle this long is pinged
+_RETURNED_AT = "pdfq_returned_at"
 
 
 class Database:
@@ -52,12 +63,10 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             self.engine = create_engine(
-                self.url,
-                pool_size=pool_size,
-                max_overflow=pool_size,
-                pool_pre_ping=True,
-                pool_recycle=1800,
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
             )
+            event.listen(self.engine, "checkout", _checkout_check(self.engine.dialect.do_ping))
+            event.listen(self.engine, "checkin", _note_return)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -99,6 +108,30 @@ def _translate_errors() -> Iterator[None]:
         if exc.connection_invalidated:
             raise Unavailable(f"database connection lost: {exc.orig}") from exc
         raise
+
+
+def _note_return(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_RETURNED_AT] = time.monotonic()
+
+
+def _checkout_check(ping: Callable[[Any], object]) -> Callable[..., None]:
+    def check(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        """Ping a pooled PostgreSQL connection only when it may be dead; replace it if so."""
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is not None and time.monotonic() - returned_at < PING_AFTER_IDLE_SECONDS:
+            try:
+                quiet = not select.select([dbapi_connection.fileno()], [], [], 0)[0]
+            except (OSError, ValueError):  # closed already
+                quiet = False
+            if quiet:
+                return
+        try:
+            ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out a fresh one.
+            raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
+
+    return check
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
