@@ -69,7 +69,7 @@ def serve(
     # Python's 5 ms keeps a thread's burst of work from delaying every waiting request.
     sys.setswitchinterval(0.001)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, own_process=True),
         host=settings.host,
         port=settings.port,
         log_config=None,

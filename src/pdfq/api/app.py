@@ -18,14 +18,18 @@ from pdfq.api.routes import batches, events, files, health, jobs, results, web
 from pdfq.api.services import Services, build_services
 from pdfq.api.threads import blocking
 from pdfq.config import Settings
+from pdfq.heap import freeze_heap
 from pdfq.logs import configure_logging
 from pdfq.notify.webhooks import WebhookSender
 
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
-def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
-    """Build the API. Start-up connects the store (migrating it), blobs and the queue."""
+def create_app(
+    settings: Settings | None = None, *, configure_logs: bool = True, own_process: bool = False
+) -> FastAPI:
+    """Build the API. Start-up connects the store (migrating it), blobs and the queue.
+    ``own_process``: the app is the process (``pdfq serve``), so start-up may tune it."""
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings)
@@ -43,6 +47,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         services.queue.start()
         webhooks.start()
         upkeep.start()
+        if own_process:
+            freeze_heap()
         try:
             yield
         finally:

@@ -34,6 +34,7 @@ from kombu.exceptions import ChannelError
 from pdfq.config import Settings
 from pdfq.domain import JobStatus
 from pdfq.errors import TransientError, Unavailable
+from pdfq.heap import freeze_heap
 from pdfq.queue import Notify
 from pdfq.store import Database
 from pdfq.store import chunks as chunk_repo
@@ -103,6 +104,7 @@ def worker_context(settings: Settings, app: Celery) -> WorkerContext:
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, 0, settings.worker_nice)
             Watchdog(ctx)
+            freeze_heap()
             _context = ctx
         return _context
 

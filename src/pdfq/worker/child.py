@@ -28,6 +28,7 @@ import structlog
 
 from pdfq.config import Settings
 from pdfq.errors import PdfqError
+from pdfq.heap import freeze_heap
 from pdfq.logs import configure_logging
 from pdfq.store import chunks as chunk_repo
 from pdfq.worker.context import JobControl, WorkerContext, build_worker_context
@@ -115,6 +116,7 @@ def child_main(conn: Connection, settings: Settings) -> None:
     ctx = build_worker_context(settings)
     channel = _Channel(conn)
     ctx.enqueue = lambda job_id, chunk, delay: channel.send(("wake",))
+    freeze_heap()
     while channel.inbox.get() == "work":
         _work(ctx, channel)
     ctx.db.dispose()
