@@ -71,6 +71,28 @@ def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.02) ->
     raise AssertionError(f"condition not met within {timeout}s")
 
 
+def kill_while_running(queue: Any, job_id: str, timeout: float = 30.0) -> int:
+    """SIGKILL the local worker process running ``job_id`` (or one of its chunks) while it
+    still is, and return its pid.
+
+    The dispatcher hears that a chunk ended a moment after the worker finished it, so a pid
+    read from it may belong to a worker already between chunks, and killing that one costs
+    no work at all. The worker is stopped first and killed only if the dispatcher, having
+    read whatever the worker sent before it stopped, still has it on the job."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = queue.running_pid(job_id)
+        if pid is not None:
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(0.2)
+            if queue.running_pid(job_id) == pid:
+                os.kill(pid, signal.SIGKILL)
+                return int(pid)
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(0.01)
+    raise AssertionError(f"no worker ran job {job_id} within {timeout}s")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

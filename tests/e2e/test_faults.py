@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests import samples
-from tests.helpers import events_of, submit, wait_job, wait_until
+from tests.helpers import events_of, kill_while_running, submit, wait_job, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -139,8 +139,7 @@ def test_a_killed_chunk_worker_retries_only_that_chunk(make_client) -> None:
     queue = client.app.state.services.queue
     job_id = submit(client, samples.grid_pdf(pages=60)).json()["id"]
     wait_job(client, job_id, predicate=lambda j: j["progress"]["pages_done"] >= 3, timeout=60)
-    pid = wait_until(lambda: queue.running_pid(job_id))
-    os.kill(pid, signal.SIGKILL)
+    kill_while_running(queue, job_id)
     job = wait_job(client, job_id, timeout=120)
     assert job["status"] == "succeeded"
     assert job["attempts"] == 1  # the job was not restarted, one chunk was

@@ -3,8 +3,6 @@ distributed shape with Celery workers, reading pages with OCR in parallel."""
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import scans
-from tests.helpers import Cluster, LiveServer, events_of, submit, wait_job, wait_until
+from tests.helpers import Cluster, LiveServer, events_of, kill_while_running, submit, wait_job
 
 pytestmark = pytest.mark.slow
 
@@ -86,8 +84,7 @@ def test_a_worker_killed_mid_ocr_costs_only_its_pages(make_client) -> None:
     doc = scans.compose([200] * 6, seed=300)
     job_id = submit(client, doc.pdf).json()["id"]
     wait_job(client, job_id, predicate=lambda j: j["progress"]["pages_done"] >= 1, timeout=60)
-    pid = wait_until(lambda: queue.running_pid(job_id), timeout=30)
-    os.kill(pid, signal.SIGKILL)
+    kill_while_running(queue, job_id)
 
     job = wait_job(client, job_id, timeout=120)
     assert job["status"] == "succeeded"
