@@ -6,6 +6,8 @@ import concurrent.futures
 import csv
 import io
 import json
+import os
+import signal
 import time
 import zipfile
 from collections.abc import Iterator
@@ -343,14 +345,15 @@ def test_cancel_a_running_job_frees_its_worker_within_two_seconds(make_client) -
 
 
 def test_cancel_kills_a_worker_stuck_in_one_page(make_client) -> None:
-    """A page can take seconds inside C code; the worker is killed after 1.5 s."""
+    """A page can take seconds inside C code, deaf to the cancel; the worker is killed after
+    1.5 s. The worker is stopped (SIGSTOP) to make it deaf for sure: a heavy page alone ends
+    on a fast machine before the kill and the job stops by itself at the next page."""
     client = make_client(workers=1)
     queue = client.app.state.services.queue
-    heavy = samples.grid_pdf(pages=1, rows=120, cols=30)
+    heavy = samples.grid_pdf(pages=1, rows=120, cols=30)  # ~2.5 s of table finding here
     job_id = submit(client, heavy).json()["id"]
-    wait_job(client, job_id, until={"running"})
     pid = wait_until(lambda: queue.running_pid(job_id))
-    time.sleep(0.3)
+    os.kill(pid, signal.SIGSTOP)
     started = time.monotonic()
     client.post(f"/v1/jobs/{job_id}/cancel")
     wait_until(lambda: queue.busy_workers == 0, timeout=2.0)

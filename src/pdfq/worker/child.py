@@ -91,9 +91,9 @@ def _work(ctx: WorkerContext, channel: _Channel) -> None:
             break
         if claim is None:
             break
-        channel.send(("started", claim.job_id, claim.attempt, claim.chunk))
         control = ctx.control_for(claim)
-        channel.running[claim.job_id] = control
+        channel.running[claim.job_id] = control  # before "started", which makes it cancelable
+        channel.send(("started", claim.job_id, claim.attempt, claim.chunk))
         try:
             outcome = process_job(ctx, claim, control=control, notify=notify)
         except PdfqError as exc:  # the store is down: the lease runs out, the sweeper recovers
