@@ -7,7 +7,7 @@ disk: the test S3 server is no performance reference), against the embedded shap
    API and workers per job minus the extraction itself).
 2. Fan-out: a 1,000-page PDF on one worker process, then on two.
 
-    .venv/bin/python -m bench.distributed [--docs 5000] [--pages 1000]
+    .venv/bin/python -m bench.distributed [--docs 5000] [--pages 1000] [--concurrency N]
 """
 
 from __future__ import annotations
@@ -155,13 +155,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--skip-small", action="store_true")
+    parser.add_argument(
+        "--concurrency", type=int, help="Celery pool processes (default: CPU count, as embedded)"
+    )
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
 
     if not args.skip_small:
         data = text_pdf(pages=1, words_per_page=200)
         raw_ms = raw_loop_seconds_per_doc(data) * 1000
-        with distributed(cores) as (url, pids):
+        with distributed(args.concurrency or cores) as (url, pids):
             d_rate, d_submits, d_cpu = measure(url, pids, data, args.docs, args.clients)
             d_latency = latency(url, data)
         with server(PDFQ_WORKERS=str(cores)) as (url, api):
