@@ -148,6 +148,7 @@ def worker(
     """Run a Celery worker (PDFQ_QUEUE=celery): processes jobs published by `pdfq serve`."""
     import socket
 
+    from pdfq.heap import freeze_heap
     from pdfq.logs import configure_logging
     from pdfq.queue.celery import create_celery
     from pdfq.store import Database, upgrade
@@ -178,7 +179,12 @@ def worker(
     ]
     if beat:
         argv.append("--beat")
-    create_celery(settings).worker_main(argv)
+    celery_app = create_celery(settings)
+    # Celery runs a full garbage collection in this process before forking each pool process
+    # (every PDFQ_WORKER_MAX_JOBS jobs): over everything imported that took ~100 ms and
+    # stalled the consumer. Frozen objects are skipped, and the pool processes share them.
+    freeze_heap()
+    celery_app.worker_main(argv)
 
 
 def _check_worker(settings: Settings) -> None:
