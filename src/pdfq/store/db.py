@@ -15,7 +15,7 @@ PostgreSQL connections are checked when taken from the pool, but without SQLAlch
 connection is pinged only when its socket has something to read (the server closed it or sent
 a termination notice: an idle connection is owed nothing) or it sat idle for a while (a
 firewall may have dropped it silently). A dead one is replaced before the caller sees it
-(:func:`_check_on_checkout`).
+(:func:`_checkout_check`).
 """
 
 from __future__ import annotations
