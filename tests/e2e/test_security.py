@@ -273,7 +273,9 @@ def test_no_secret_reaches_logs_events_or_errors(tmp_path: Path) -> None:
             assert client.get("/v1/jobs", headers={"Authorization": token + "x"}).status_code == 401
     finally:
         server.stop()
-    secret_part = token.rsplit("_", 1)[1]
+    parts = key_repo.split_token(token)
+    assert parts is not None
+    secret_part = parts[1]
     everything = server.log() + "".join(texts) + _database_dump(tmp_path / "data" / "pdfq.db")
     assert password not in everything
     assert secret_part not in everything

@@ -22,13 +22,25 @@ def test_a_key_is_found_by_its_token_and_only_its_hash_is_stored(db: Database) -
         frozenset({"read", "submit"}),
         "ingest",
     )
-    secret = token.rsplit("_", 1)[1]
+    parts = key_repo.split_token(token)
+    assert parts is not None
+    assert parts[0] == record.id
+    secret = parts[1]
     with db.read() as conn:
         row = conn.execute(select(api_keys)).one()
     assert secret not in str(tuple(row))
     for wrong in (token + "x", token[:-1] + ("A" if token[-1] != "A" else "B"), "pdfq_x_y", ""):
         assert key_repo.find_key(db, wrong) is None
     assert key_repo.live_key_count(db) == 1
+
+
+def test_a_secret_with_underscores_is_split_whole() -> None:
+    # token_urlsafe secrets hold "_" about half the time: splitting on the last one would
+    # leave a fragment of the secret (a test once searched logs for a 2-letter "secret").
+    secret = "ab_cd-" + "x" * 36 + "_"
+    assert key_repo.split_token(f"pdfq_0123456789abcdef_{secret}") == ("0123456789abcdef", secret)
+    assert key_repo.split_token(f"pdfq_0123456789abcdef_{secret}x") is None  # 44 characters
+    assert key_repo.split_token("pdfq_0123456789abcde_" + "x" * 43) is None  # short id
 
 
 def test_revoked_keys_stop_working(db: Database) -> None:

@@ -93,12 +93,22 @@ def _record(row: object) -> ApiKey:
     )
 
 
+def split_token(token: str) -> tuple[str, str] | None:
+    """``(id, secret)`` of a well-formed token, else ``None``.
+
+    The secret is URL-safe base64 and may itself hold ``_``, so a token is never split on
+    its last underscore.
+    """
+    match = _TOKEN.match(token)
+    return None if match is None else (match[1], match[2])
+
+
 def find_key(db: Database, token: str) -> ApiKey | None:
     """The live key ``token`` is, or ``None`` (malformed, unknown, wrong secret, revoked)."""
-    match = _TOKEN.match(token)
-    if match is None:
+    parts = split_token(token)
+    if parts is None:
         return None
-    key_id, secret = match.groups()
+    key_id, secret = parts
     with db.read() as conn:
         row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
     if row is None or row.revoked_at is not None:
