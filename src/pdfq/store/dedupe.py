@@ -93,7 +93,7 @@ def create_reused(
             conn.execute(insert(jobs).values(record.to_row()))
             if page_index:
                 conn.execute(insert(pages), _page_rows(new.id, page_index, now))
-            insert_events(conn, new.id, drafts, now, notify=False, tenant=new.tenant)
+            insert_events(conn, new.id, drafts, now, tenant=new.tenant)
             ended(conn, record, now)
         return record
 

@@ -289,8 +289,7 @@ def create_jobs(
     if records:
         conn.execute(_INSERT_JOB, [r.to_row() for r in records])
     for new in news:
-        # No notification: nobody can be watching a job that did not exist.
-        insert_events(conn, new.id, new.arrival_events(), now, notify=False, tenant=new.tenant)
+        insert_events(conn, new.id, new.arrival_events(), now, tenant=new.tenant)
     return records
 
 

@@ -1,10 +1,14 @@
 """Job notifications across hosts through PostgreSQL (``NOTIFY`` / ``LISTEN``).
 
-On PostgreSQL every transaction that adds job events or finished pages also sends a
-notification (:func:`in_transaction`), delivered when — and only if — it commits: listeners
-never hear of a change before it is visible. Each API process listens on one connection and
-fans every notification out to its waiting requests. Nothing is stored: a missed notification
-only delays a watcher until it re-reads the store (long polls re-read every second anyway).
+On PostgreSQL the database announces every statement that adds job events (finished pages
+are events too): a trigger on ``events`` (migration 0007) sends one notification per job,
+``{"kind": "job", "data": {"job_id": …, "events": [types]}}``, delivered when — and only if —
+the transaction commits, so listeners never hear of a change before it is visible. A job's
+arrival is not announced (nobody can be watching it yet). Changes without events (cancel,
+retry, delete from the API) are announced with :func:`publish`. Each API process listens on
+one connection and fans every notification out to its waiting requests. Nothing is stored: a
+missed notification only delays a watcher until it re-reads the store (long polls re-read
+every second anyway).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from pdfq.store.db import Database
 
@@ -27,15 +31,10 @@ _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 def _payload(kind: str, data: dict[str, Any]) -> str:
-    # Small by design (a job id, event types): PostgreSQL caps payloads at 8000
-    # bytes, and listeners read the events themselves from the store.
+    # Small by design (a job id, a status): PostgreSQL caps payloads at 8000 bytes, and
+    # listeners read the rest from the store. The trigger of migration 0007 writes the same
+    # shape for events.
     return json.dumps({"kind": kind, "data": data}, separators=(",", ":"))
-
-
-def in_transaction(conn: Connection, kind: str, data: dict[str, Any]) -> None:
-    """Send a notification with the transaction of ``conn`` (PostgreSQL only)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": _payload(kind, data)})
 
 
 def publish(db: Database, kind: str, data: dict[str, Any]) -> None:
@@ -44,7 +43,7 @@ def publish(db: Database, kind: str, data: dict[str, Any]) -> None:
         return
     try:
         with db.engine.connect() as conn:
-            in_transaction(conn, kind, data)
+            conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": _payload(kind, data)})
             conn.commit()
     except Exception as exc:  # notifications are best effort; the store stays the truth
         log.warning("could not publish a notification", error=str(exc))

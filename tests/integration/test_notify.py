@@ -1,0 +1,133 @@
+"""Notifications on PostgreSQL: what the events trigger (migration 0007) announces, and when,
+read by a real ``LISTEN`` and by the API's own :class:`~pdfq.store.notify.Listener`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from alembic import command
+
+from pdfq.domain import Options, new_id
+from pdfq.store import Database
+from pdfq.store import jobs as repo
+from pdfq.store.events import insert_events
+from pdfq.store.jobs import NewJob, PageRecord, utcnow
+from pdfq.store.migrate import alembic_config, upgrade
+from pdfq.store.notify import CHANNEL, Listener, publish
+from tests.helpers import wait_until
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[Database]:
+    db = Database(pg_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def listening(pg: Database) -> Iterator[psycopg.Connection[Any]]:
+    dsn = pg.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"LISTEN {CHANNEL}")
+        yield conn
+
+
+def heard(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Every notification delivered until the channel stays quiet for half a second."""
+    return [json.loads(note.payload) for note in conn.notifies(timeout=0.5)]
+
+
+def create(db: Database) -> str:
+    new = NewJob(id=new_id(), filename="a.pdf", size_bytes=1, sha256="0" * 64, options=Options())
+    return repo.create_job(db, new=new)[0].id
+
+
+def page(number: int) -> PageRecord:
+    return PageRecord(
+        number=number, attempt=1, method="text", chars=1, tables=0, batch="b", offset=0, length=1
+    )
+
+
+def test_each_committed_step_is_announced_once_in_order(
+    pg: Database, listening: psycopg.Connection[Any]
+) -> None:
+    job_id = create(pg)
+    assert heard(listening) == []  # an arrival: nobody can be watching yet
+
+    claim = repo.claim_next(pg, owner="w", lease_seconds=60)
+    assert claim is not None
+    assert heard(listening) == [{"kind": "job", "data": {"job_id": job_id, "events": ["started"]}}]
+
+    repo.record_progress(pg, job_id=job_id, attempt=1, pages_total=2, page_records=[page(1)])
+    repo.finish(pg, job_id=job_id, attempt=1, result_index={"json": (0, 1)}, page_records=[page(2)])
+    assert heard(listening) == [
+        {"kind": "job", "data": {"job_id": job_id, "events": ["pages"]}},
+        {"kind": "job", "data": {"job_id": job_id, "events": ["pages", "succeeded"]}},
+    ]
+
+
+def test_a_rolled_back_transaction_announces_nothing(
+    pg: Database, listening: psycopg.Connection[Any]
+) -> None:
+    job_id = create(pg)
+
+    def insert_then_fail() -> None:
+        with pg.write() as conn:
+            insert_events(conn, job_id, [("note", {})], utcnow())
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        insert_then_fail()
+    assert heard(listening) == []
+    with pg.write() as conn:
+        insert_events(conn, job_id, [("note", {}), ("other", {})], utcnow())
+    assert heard(listening) == [
+        {"kind": "job", "data": {"job_id": job_id, "events": ["note", "other"]}}
+    ]
+
+
+def test_the_api_listener_hears_workers_and_published_changes(pg: Database) -> None:
+    delivered: list[tuple[str, dict[str, Any]]] = []
+    lock = threading.Lock()
+
+    def deliver(kind: str, data: dict[str, Any]) -> None:
+        with lock:
+            delivered.append((kind, data))
+
+    listener = Listener(pg, deliver)
+    listener.start()
+    try:
+
+        def published_and_heard() -> bool:  # LISTEN takes effect a moment after start
+            publish(pg, "job", {"job_id": "x", "status": None})
+            return bool(delivered)
+
+        wait_until(published_and_heard)
+        assert delivered[0] == ("job", {"job_id": "x", "status": None})
+        job_id = create(pg)
+        repo.claim_next(pg, owner="w", lease_seconds=60)
+        wait_until(lambda: ("job", {"job_id": job_id, "events": ["started"]}) in delivered)
+    finally:
+        listener.stop()
+
+
+def announcing_triggers(db: Database) -> int:
+    with db.read() as conn:
+        query = "SELECT count(*) FROM pg_trigger WHERE tgname = 'events_announce'"
+        return int(conn.exec_driver_sql(query).scalar_one())
+
+
+def test_the_trigger_goes_with_a_downgrade_and_comes_back(pg: Database) -> None:
+    config = alembic_config(pg)
+    with pg.engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0006")
+        conn.commit()
+    assert announcing_triggers(pg) == 0
+    upgrade(pg)
+    assert announcing_triggers(pg) == 1
