@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, literal, select, union_all
+from sqlalchemy import Connection, bindparam, case, func, literal, select, union_all
 
 from pdfq.store.tables import chunks, jobs
 
@@ -36,20 +36,39 @@ def _highest_queued(table: Any) -> Any:
     )
 
 
-# Built once (building a statement costs more than running it on SQLite): four index probes.
+# The tenant's highest queued ranks, computed once: a plain subquery would be inlined by
+# PostgreSQL, which then runs its probes again for every reference below.
+_HIGHEST = (
+    select(_highest_queued(jobs).label("jobs"), _highest_queued(chunks).label("chunks"))
+    .cte("highest")
+    .prefix_with("MATERIALIZED")
+)
+_NOTHING_QUEUED = _HIGHEST.c.jobs.is_(None) & _HIGHEST.c.chunks.is_(None)
+# Built once (building a statement costs more than running it on SQLite). The virtual time is
+# read only when the tenant has nothing queued: otherwise its highest rank + 1 is the answer
+# (the lowest rank queued is at most that), and both databases evaluate a CASE branch's
+# subquery only when it is taken. That matters on PostgreSQL, where the lowest queued rank is
+# found by walking index entries of jobs that have left the queue until vacuum removes them
+# (measured under load: 270-1,460 heap fetches per read, against 2 for the tenant's highest).
 _RANKS = select(
-    _lowest_queued(jobs), _lowest_queued(chunks), _highest_queued(jobs), _highest_queued(chunks)
+    _HIGHEST.c.jobs,
+    _HIGHEST.c.chunks,
+    case((_NOTHING_QUEUED, _lowest_queued(jobs))),
+    case((_NOTHING_QUEUED, _lowest_queued(chunks))),
 )
 
 
 def first_rank(conn: Connection, tenant: str) -> int:
     """The rank of ``tenant``'s next unit of work: after its own queued units, never before
     the virtual time (the lowest rank queued, 0 when nothing is)."""
-    row = conn.execute(_RANKS, {"tenant": tenant}).one()
-    lowest = [value for value in row[:2] if value is not None]
-    virtual = min(lowest) if lowest else 0
-    highest = [value for value in row[2:] if value is not None]
-    return max(virtual, max(highest) + 1) if highest else virtual
+    highest_job, highest_chunk, lowest_job, lowest_chunk = conn.execute(
+        _RANKS, {"tenant": tenant}
+    ).one()
+    highest = [value for value in (highest_job, highest_chunk) if value is not None]
+    if highest:  # the virtual time is at most this tenant's own highest queued rank
+        return int(max(highest)) + 1
+    lowest = [value for value in (lowest_job, lowest_chunk) if value is not None]
+    return int(min(lowest)) if lowest else 0
 
 
 def assign(conn: Connection, tenants: Iterable[str]) -> list[int]:
