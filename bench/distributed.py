@@ -29,12 +29,13 @@ from sqlalchemy import create_engine, text
 from tests.samples import text_pdf
 
 from bench.harness import (
-    BENCH_DATA,
     children,
     cpu_seconds,
     median,
     percentile,
+    report_file_creation,
     run_clients,
+    scratch_folder,
     server,
     submit,
     wait_done,
@@ -70,8 +71,7 @@ def distributed(concurrency: int, **extra: str) -> Iterator[tuple[str, list[int]
             "PDFQ_DATABASE_URL": url,
             **extra,
         }
-        BENCH_DATA.mkdir(exist_ok=True)
-        blobs = BENCH_DATA / f"blobs-{uuid.uuid4().hex[:8]}"
+        blobs = scratch_folder("blobs-")
         env["PDFQ_BLOBS_URL"] = f"file://{blobs}"
         worker_env = {**os.environ, "PDFQ_LOG_LEVEL": "warning", "PDFQ_LOG_FORMAT": "json", **env}
         worker = subprocess.Popen(
@@ -90,7 +90,6 @@ def distributed(concurrency: int, **extra: str) -> Iterator[tuple[str, list[int]
         finally:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
-            subprocess.run(["rm", "-rf", str(blobs)], check=False)
 
 
 def _tree_cpu(pid: int) -> float:
@@ -160,6 +159,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
+    report_file_creation()
 
     if not args.skip_small:
         data = text_pdf(pages=1, words_per_page=200)

@@ -7,7 +7,9 @@ against a baseline measured in the same run, and medians over repeated runs.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -23,9 +25,56 @@ from typing import Any
 import aiohttp
 import httpx
 
-BENCH_DATA = Path(__file__).resolve().parent.parent / ".bench-data"
+BENCH_DATA = Path(
+    os.environ.get("PDFQ_BENCH_DATA") or Path(__file__).resolve().parent.parent / ".bench-data"
+)
+"""Where benchmark servers keep their data folders (``PDFQ_BENCH_DATA`` to choose)."""
 DATA_DIRS: dict[str, Path] = {}
 """The data folder of each running benchmark server, by URL."""
+_LEFT_OVER: list[Path] = []
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A new folder under :data:`BENCH_DATA`, removed when this process exits, not before.
+
+    On ext4 without a journal (these machines' disks), the inode allocator skips every inode
+    freed in the last minute (five when its table block is still dirty): after a few
+    thousand files are deleted, each new file or folder nearby costs a millisecond of kernel
+    CPU instead of 60 us. A server's data folder removed right after its run would bill
+    that to the next run of the same benchmark (the embedded run after the distributed one).
+    """
+    BENCH_DATA.mkdir(parents=True, exist_ok=True)
+    if not _LEFT_OVER:
+        atexit.register(_remove_left_over)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=BENCH_DATA))
+    _LEFT_OVER.append(folder)
+    return folder
+
+
+def _remove_left_over() -> None:
+    for folder in _LEFT_OVER:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def file_creation_us(samples: int = 300) -> float:
+    """Kernel and user CPU, in microseconds, to create a folder and a file in it under
+    :data:`BENCH_DATA` (what each upload and each result costs the filesystem). About 60 us
+    on a healthy filesystem; much more means recent mass deletions there (see
+    :func:`scratch_folder`) and service figures that carry a cost that is not pdfq's."""
+    folder = scratch_folder("probe-")
+    started = time.process_time()
+    for i in range(samples):
+        os.mkdir(folder / str(i))
+        with open(folder / str(i) / "file", "wb"):
+            pass
+    return (time.process_time() - started) / samples * 1e6
+
+
+def report_file_creation() -> None:
+    """Print :func:`file_creation_us` with the benchmark's figures."""
+    cost = file_creation_us()
+    note = " (slow: many files were deleted there lately)" if cost > 200 else ""
+    print(f"creating a folder and a file under {BENCH_DATA}: {cost:.0f} us of CPU{note}")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -81,46 +130,43 @@ def children(pid: int) -> list[int]:
 @contextmanager
 def server(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A `pdfq serve` in a fresh data folder; yields its URL and process."""
-    # The data folder lives under the project, as a real one would (./pdfq-data); on some
-    # machines /tmp is much slower at creating files, which would distort the figures.
-    BENCH_DATA.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="run-", dir=BENCH_DATA) as tmp:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        environment = {
-            **os.environ,
-            "PDFQ_DATA_DIR": str(Path(tmp) / "data"),
-            "PDFQ_PORT": str(port),
-            "PDFQ_LOG_LEVEL": "warning",
-            "PDFQ_LOG_FORMAT": "json",
-            **env,
-        }
-        log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - closed below
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pdfq.cli", "serve", "--no-access-log"],
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        DATA_DIRS[url] = Path(tmp) / "data"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            else:
-                raise RuntimeError((Path(tmp) / "server.log").read_text()[-2000:])
-            yield url, process
-        finally:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            log.close()
+    tmp = scratch_folder("run-")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    environment = {
+        **os.environ,
+        "PDFQ_DATA_DIR": str(Path(tmp) / "data"),
+        "PDFQ_PORT": str(port),
+        "PDFQ_LOG_LEVEL": "warning",
+        "PDFQ_LOG_FORMAT": "json",
+        **env,
+    }
+    log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pdfq.cli", "serve", "--no-access-log"],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    DATA_DIRS[url] = Path(tmp) / "data"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError((Path(tmp) / "server.log").read_text()[-2000:])
+        yield url, process
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        log.close()
 
 
 async def run_clients(

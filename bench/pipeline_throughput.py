@@ -20,14 +20,21 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 from tests.samples import report_pdf, text_pdf
 
-from bench.harness import BENCH_DATA, median, run_clients, server, submit, wait_done
+from bench.harness import (
+    median,
+    report_file_creation,
+    run_clients,
+    scratch_folder,
+    server,
+    submit,
+    wait_done,
+)
 from pdfq.extract.document import extract_document
 
 
@@ -73,23 +80,23 @@ def main() -> None:
     else:
         documents = [report_pdf(pages=args.pages, title=f"Report {i}") for i in range(args.docs)]
     ratios = []
-    BENCH_DATA.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=BENCH_DATA) as tmp:
-        paths = []
-        for i, data in enumerate(documents):
-            path = Path(tmp) / f"{i}.pdf"
-            path.write_bytes(data)
-            paths.append(path)
-        with server(PDFQ_WORKERS=str(workers)) as (url, _process):
-            asyncio.run(service_pages_per_second(url, documents[:2]))  # warm the workers
-            for run in range(args.rounds):
-                raw = raw_pages_per_second(paths, workers)
-                service = asyncio.run(service_pages_per_second(url, documents))
-                ratios.append(service / raw)
-                print(
-                    f"round {run + 1}: raw loop {raw:.0f} pages/s, service {service:.0f} pages/s, "
-                    f"ratio {service / raw:.2f}"
-                )
+    report_file_creation()
+    tmp = scratch_folder("files-")
+    paths = []
+    for i, data in enumerate(documents):
+        path = Path(tmp) / f"{i}.pdf"
+        path.write_bytes(data)
+        paths.append(path)
+    with server(PDFQ_WORKERS=str(workers)) as (url, _process):
+        asyncio.run(service_pages_per_second(url, documents[:2]))  # warm the workers
+        for run in range(args.rounds):
+            raw = raw_pages_per_second(paths, workers)
+            service = asyncio.run(service_pages_per_second(url, documents))
+            ratios.append(service / raw)
+            print(
+                f"round {run + 1}: raw loop {raw:.0f} pages/s, service {service:.0f} pages/s, "
+                f"ratio {service / raw:.2f}"
+            )
     print(
         f"median ratio over {args.rounds} rounds: {median(ratios):.2f} "
         f"({args.kind}: {args.docs} documents x {args.pages} pages, {workers} processes each side)"

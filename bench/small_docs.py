@@ -22,6 +22,7 @@ from bench.harness import (
     children,
     cpu_seconds,
     median,
+    report_file_creation,
     run_clients,
     server,
     submit,
@@ -74,6 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     data = text_pdf(pages=1, words_per_page=200)
     raw = raw_loop_seconds_per_doc(data)
+    report_file_creation()
     rates, api_ms, worker_ms = [], [], []
     with server() as (url, process):
         asyncio.run(one_run(url, data, 50, args.clients))  # warm up

@@ -26,6 +26,7 @@ from bench.harness import (
     cpu_seconds,
     median,
     percentile,
+    report_file_creation,
     run_clients,
     server,
     submit,
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     data = pdf_of_size(200_000)
+    report_file_creation()
     print(f"document: {len(data) / 1000:.0f} KB, {args.clients} clients, pool busy")
     for label, interval in (("paced", args.interval), ("saturating", 0.0)):
         p99_submit, p99_read, rates = [], [], []

@@ -1,0 +1,37 @@
+"""The benchmark tools still run: the worker-overhead benchmark end to end, on a tiny input."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_worker_overhead_benchmark_runs_and_cleans_up_on_exit(tmp_path: Path) -> None:
+    folder = tmp_path / "bench-data"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.worker_overhead", "--pages", "2", "--jobs", "3"],
+        cwd=ROOT,
+        env={**os.environ, "PDFQ_BENCH_DATA": str(folder), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(rf"creating a folder and a file under {folder}: \d+ us of CPU", done.stdout)
+    figures = re.search(
+        r"extraction ([\d.]+) ms, whole job ([\d.]+) ms of CPU .* overhead (-?[\d.]+) ms per job",
+        done.stdout,
+    )
+    assert figures, done.stdout
+    extraction, job, overhead = map(float, figures.groups())
+    assert extraction > 0
+    assert job > 0
+    assert abs(job - extraction - overhead) < 0.02
+    # Its scratch folders (the probe's and the store's) are removed when the process exits.
+    assert folder.is_dir()
+    assert list(folder.iterdir()) == []
