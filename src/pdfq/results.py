@@ -9,8 +9,14 @@ documents:
 
 * ``pages/<first page>.jsonl`` — pages finished while a long document runs, one JSON line per
   page, one object per progress flush;
-* ``result`` — one object holding, back to back, the pages not flushed yet (all of them for a
-  short document), the result JSON, Markdown and plain text, and the tables as CSV and ZIP.
+* ``result`` — one object holding, back to back, the result JSON, Markdown (plain and with
+  boxes) and plain text, and the tables as CSV and ZIP.
+
+The pages not flushed yet (all of them for a short document) are stored once, *inside* the
+result JSON: its ``pages`` array is written as ``page\n,page\n,…,page\n``, so each page's JSON
+(with its newline) is its own byte range of the object, and the ``pages`` part is that run.
+Pages flushed earlier are copied into the array. Storing a short document's pages a second
+time, beside the JSON, cost its worker a third of its own overhead on text pages.
 
 The job row keeps the byte range of each part (:class:`ResultIndex`) and the ``pages`` table
 the byte range of each page, so every answer is one range read.
@@ -22,7 +28,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from pdfq.blobs import Blobs
@@ -177,18 +183,66 @@ def empty_tables_xlsx() -> bytes:
     return tables_xlsx([])
 
 
+def json_lines(lines: Sequence[bytes]) -> tuple[bytes, list[tuple[int, int]]]:
+    """JSON lines (a page batch) and the byte range of each line, its newline included."""
+    spans = []
+    offset = 0
+    for line in lines:
+        spans.append((offset, len(line) + 1))
+        offset += len(line) + 1
+    return b"".join(line + b"\n" for line in lines), spans
+
+
+_DOCUMENT_HEAD = {"id", "filename", "page_count", "metadata"}
+_DOCUMENT_TAIL = {"text", "markdown"}
+
+
+def document_json(
+    result: DocumentResult, copied: Sequence[bytes], own: Sequence[bytes]
+) -> tuple[bytes, list[tuple[int, int]], tuple[int, int]]:
+    """The result JSON with the pages' JSON given, in page order: ``copied`` (pages stored
+    elsewhere already) then ``own`` (pages stored here). Returns the JSON, the byte range of
+    each own page (its JSON and a newline) and the range of the run of own pages."""
+    if len(copied) + len(own) != len(result.pages):
+        raise ValueError("every page of the result needs its JSON")
+    head = result.model_dump_json(include=_DOCUMENT_HEAD).encode()
+    tail = result.model_dump_json(include=_DOCUMENT_TAIL).encode()
+    out = bytearray(head[:-1])
+    out += b',"pages":['
+    out += b",".join(copied)
+    if copied and own:
+        out += b","
+    start = len(out)
+    spans = []
+    for i, line in enumerate(own):
+        if i:
+            out += b","
+        spans.append((len(out), len(line) + 1))
+        out += line
+        out += b"\n"
+    run = (start, len(out) - start)
+    out += b"],"
+    out += tail[1:]
+    return bytes(out), spans, run
+
+
 def write_result(
     blobs: Blobs,
     *,
     job_id: str,
     attempt: int,
     result: DocumentResult,
-    pages: bytes = b"",
-) -> ResultIndex:
-    """Write the attempt's ``result`` object; ``pages`` (JSON lines) go first, at offset 0."""
+    copied: Sequence[bytes] = (),
+    own: Sequence[bytes] | None = None,
+) -> tuple[ResultIndex, list[tuple[int, int]]]:
+    """Write the attempt's ``result`` object. ``copied`` and ``own``: the pages' JSON, as in
+    :func:`document_json` (``own`` by default: every page, serialised here). Returns the
+    index of the parts and the byte range of each own page."""
+    if own is None:
+        own = [page.model_dump_json().encode() for page in result.pages[len(copied) :]]
+    document, spans, run = document_json(result, copied, own)
     parts: list[tuple[str, bytes]] = [
-        ("pages", pages),
-        ("json", result.model_dump_json().encode()),
+        ("json", document),
         ("markdown", result.markdown.encode()),
         ("markdown-boxes", boxes_markdown(result).encode()),
         ("text", result.text.encode()),
@@ -197,13 +251,13 @@ def write_result(
     # jobs never are, and building a workbook costs a tenth of reading a table-heavy document.
     if any(page.tables for page in result.pages):  # readers make the empty files themselves
         parts += [("tables.csv", tables_csv(result)), ("tables.zip", tables_zip(result))]
-    index: ResultIndex = {}
+    index: ResultIndex = {"pages": run}
     offset = 0
     for name, data in parts:
         index[name] = (offset, len(data))
         offset += len(data)
     blobs.put(result_key(job_id, attempt), b"".join(data for _, data in parts))
-    return index
+    return index, spans
 
 
 def read_part(

@@ -97,6 +97,40 @@ def test_progress_is_committed_while_a_long_job_runs(ctx: WorkerContext, monkeyp
     assert seen == [1, 2, 3, 4]
 
 
+def test_pages_flushed_early_and_pages_kept_to_the_end_are_all_in_the_result(
+    ctx: WorkerContext, monkeypatch
+) -> None:
+    # The first page is flushed to a batch of its own; the rest wait for the result object,
+    # which holds them once, inside its JSON, each readable by its own range.
+    monkeypatch.setattr(pipeline, "FLUSH_SECONDS", 0.0)
+
+    def notify(kind: str, data: dict[str, Any]) -> None:
+        monkeypatch.setattr(pipeline, "FLUSH_SECONDS", 60.0)
+
+    job_id = add_job(ctx, samples.text_pdf(pages=4))
+    assert run_job(ctx, job_id, notify=notify).status == JobStatus.SUCCEEDED
+    record = repo.get_job(ctx.db, job_id=job_id)
+    assert record is not None
+    assert record.result_index is not None
+    document = json.loads(
+        results.read_part(
+            ctx.blobs, job_id=job_id, attempt=1, index=record.result_index, part="json"
+        )
+        or b""
+    )
+    assert [p["number"] for p in document["pages"]] == [1, 2, 3, 4]
+    assert document["text"].count("\f") == 3
+    batches = []
+    for number in (1, 2, 3, 4):
+        row = repo.get_page(ctx.db, job_id=job_id, number=number)
+        assert row is not None
+        batches.append(row.batch)
+        data = ctx.blobs.get_range(results.result_key(job_id, 1, row.batch), row.offset, row.length)
+        assert data.endswith(b"\n")
+        assert json.loads(data) == document["pages"][number - 1]
+    assert batches == [results.page_batch_name(1), "result", "result", "result"]
+
+
 def test_password_is_used_then_wiped(ctx: WorkerContext) -> None:
     job_id = add_job(ctx, samples.encrypted_pdf("pw1"), password="pw1")
     assert run_job(ctx, job_id).status == JobStatus.SUCCEEDED

@@ -13,7 +13,6 @@ attempt owns the work.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import random
 import tempfile
@@ -77,31 +76,18 @@ class _Progress:
     results_attempt: int  # the job attempt whose folder holds the pages
     commit: Commit
     notify: Notify | None = None
-    pages: list[PageRecord] = field(default_factory=list)
+    keep_stored: bool = False
+    """Keep the JSON of pages flushed to batches, to copy into the result JSON (whole jobs)."""
+    pending: list[tuple[PageResult, bytes]] = field(default_factory=list)
+    """Pages done since the last batch, with their JSON."""
+    stored: list[bytes] = field(default_factory=list)
     events: list[EventDraft] = field(default_factory=list)
     unannounced: list[dict[str, Any]] = field(default_factory=list)
-    batch: bytearray = field(default_factory=bytearray)
     done: int = 0
     last_flush: float = field(default_factory=time.monotonic)
 
     def page_done(self, page: PageResult) -> None:
-        data = page.model_dump_json().encode() + b"\n"
-        name = results.page_batch_name(self.pages[0].number if self.pages else page.number)
-        self.pages.append(
-            PageRecord(
-                number=page.number,
-                attempt=self.results_attempt,
-                method=page.method,
-                chars=len(page.text),
-                tables=len(page.tables),
-                batch=name,
-                offset=len(self.batch),
-                length=len(data),
-                ocr_provider=page.ocr_provider,
-                ocr_confidence=page.ocr_confidence,
-            )
-        )
-        self.batch += data
+        self.pending.append((page, page.model_dump_json().encode()))
         self.unannounced.append({"number": page.number, "method": page.method})
         self.done += 1
         if page.method == "ocr":
@@ -130,27 +116,57 @@ class _Progress:
         for name, data in images.items():
             self.ctx.blobs.put(results.image_key(self.job_id, self.results_attempt, name), data)
 
-    def write_batch(self) -> None:
-        """Store the pages done since the last batch (before their rows are committed)."""
-        if self.pages:
-            key = results.result_key(self.job_id, self.results_attempt, self.pages[0].batch)
-            self.ctx.blobs.put(key, bytes(self.batch))
-        self.batch = bytearray()
+    @property
+    def pending_json(self) -> list[bytes]:
+        return [line for _, line in self.pending]
+
+    def _batch(self) -> tuple[str, bytes, list[tuple[int, int]]]:
+        """The pending pages as a batch of their own: its name, bytes and each page's range."""
+        data, spans = results.json_lines(self.pending_json)
+        return results.page_batch_name(self.pending[0][0].number), data, spans
+
+    def take_written(
+        self, batch: str, spans: Sequence[tuple[int, int]]
+    ) -> tuple[list[PageRecord], list[EventDraft]]:
+        """The index rows of the pending pages, written to ``batch`` at ``spans``, and the
+        pending events; both are handed over for a commit."""
+        records = [
+            PageRecord(
+                number=page.number,
+                attempt=self.results_attempt,
+                method=page.method,
+                chars=len(page.text),
+                tables=len(page.tables),
+                batch=batch,
+                offset=offset,
+                length=length,
+                ocr_provider=page.ocr_provider,
+                ocr_confidence=page.ocr_confidence,
+            )
+            for (page, _), (offset, length) in zip(self.pending, spans, strict=True)
+        ]
+        taken = records, self.events
+        self.pending, self.events = [], []
+        return taken
 
     def take(self) -> tuple[list[PageRecord], list[EventDraft]]:
-        """Write the pending batch; return its page rows and events for a final commit."""
-        self.write_batch()
-        taken = self.pages, self.events
-        self.pages, self.events = [], []
-        return taken
+        """Store the pending pages as a batch (before their rows are committed); return
+        their rows and the pending events."""
+        if not self.pending:
+            return self.take_written("", [])
+        name, data, spans = self._batch()
+        self.ctx.blobs.put(results.result_key(self.job_id, self.results_attempt, name), data)
+        if self.keep_stored:
+            self.stored += self.pending_json
+        return self.take_written(name, spans)
 
-    def take_for_result(self) -> tuple[list[PageRecord], list[EventDraft], bytes]:
-        """The pending pages for the start of the result object (instead of a batch of their
-        own), with their rows pointing there, and the pending events."""
-        records = [dataclasses.replace(p, batch=results.RESULT) for p in self.pages]
-        taken = records, self.events, bytes(self.batch)
-        self.pages, self.events, self.batch = [], [], bytearray()
-        return taken
+    def take_unwritten(self) -> tuple[list[PageRecord], list[EventDraft]]:
+        """The pending pages' rows (as if in a batch of their own, never written: the attempt
+        is ending without results) and the pending events."""
+        if not self.pending:
+            return self.take_written("", [])
+        name, _, spans = self._batch()
+        return self.take_written(name, spans)
 
     def flush(self) -> None:
         page_records, events = self.take()
@@ -319,7 +335,7 @@ def _run_whole(
         )
 
     state: dict[str, Any] = {"pages_total": None}
-    progress = _Progress(ctx, claim.job_id, claim.attempt, commit, notify)
+    progress = _Progress(ctx, claim.job_id, claim.attempt, commit, notify, keep_stored=True)
     started = time.monotonic()
     try:
         with (
@@ -340,10 +356,16 @@ def _run_whole(
                 metadata=doc.metadata,
                 pages=pages,
             )
-        page_records, events, tail = progress.take_for_result()
-        index = results.write_result(
-            ctx.blobs, job_id=record.id, attempt=claim.attempt, result=document, pages=tail
+        # The pages not flushed yet are stored once, inside the result JSON.
+        index, spans = results.write_result(
+            ctx.blobs,
+            job_id=record.id,
+            attempt=claim.attempt,
+            result=document,
+            copied=progress.stored,
+            own=progress.pending_json,
         )
+        page_records, events = progress.take_written(results.RESULT, spans)
         seconds = round(time.monotonic() - started, 3)
         events.append(("extracted", {"pages": len(pages), "seconds": seconds}))
         ok = repo.finish(
@@ -371,7 +393,7 @@ def _run_whole(
         error = _error_of(exc)
         if isinstance(exc, InputError | ProcessingError):
             log.info("job failed", code=error.code.value, reason=error.message)
-        page_records, events = progress.pages, progress.events
+        page_records, events = progress.take_unwritten()
         ok = repo.finish(
             ctx.db,
             job_id=claim.job_id,
@@ -491,12 +513,15 @@ def _merge(ctx: WorkerContext, record: JobRecord) -> Outcome:
     attempt = record.attempts
     info = json.loads(ctx.blobs.get(results.result_key(record.id, attempt, DOCUMENT_INFO)))
     stored = repo.list_pages(ctx.db, job_id=record.id)
-    pages: list[PageResult] = []
+    found: dict[int, tuple[PageResult, bytes]] = {}
     for batch in dict.fromkeys(p.batch for p in stored):  # each batch file read once
         data = ctx.blobs.get(results.result_key(record.id, attempt, batch))
-        pages += [PageResult.model_validate_json(line) for line in data.splitlines() if line]
-    wanted = {p.number for p in stored}
-    pages = [p for p in pages if p.number in wanted]
+        for line in data.splitlines():
+            if line:
+                page = PageResult.model_validate_json(line)
+                found[page.number] = page, line
+    kept = [found[p.number] for p in sorted(stored, key=lambda p: p.number) if p.number in found]
+    pages = [page for page, _ in kept]
     document = assemble(
         job_id=record.id,
         filename=record.filename,
@@ -504,7 +529,14 @@ def _merge(ctx: WorkerContext, record: JobRecord) -> Outcome:
         metadata=Metadata.model_validate(info["metadata"]),
         pages=pages,
     )
-    index = results.write_result(ctx.blobs, job_id=record.id, attempt=attempt, result=document)
+    index, _ = results.write_result(
+        ctx.blobs,
+        job_id=record.id,
+        attempt=attempt,
+        result=document,
+        copied=[line for _, line in kept],
+        own=[],
+    )
     ok = repo.finish(
         ctx.db,
         job_id=record.id,
