@@ -38,7 +38,7 @@ def scratch_folder(prefix: str) -> Path:
     """A new folder under :data:`BENCH_DATA`, removed when this process exits, not before.
 
     On ext4 without a journal (these machines' disks), the inode allocator skips every inode
-    freed in the last minute (five when its table block is still dirty): after a few
+    freed in the last minute (the last six while its table block is dirty): after a few
     thousand files are deleted, each new file or folder nearby costs a millisecond of kernel
     CPU instead of 60 us. A server's data folder removed right after its run would bill
     that to the next run of the same benchmark (the embedded run after the distributed one).
