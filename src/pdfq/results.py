@@ -183,14 +183,26 @@ def empty_tables_xlsx() -> bytes:
     return tables_xlsx([])
 
 
+def _append_lines(
+    out: bytearray, lines: Sequence[bytes], separator: bytes = b""
+) -> list[tuple[int, int]]:
+    """Append each line and a newline to ``out``, ``separator`` between them; return the
+    byte range of each line in ``out``, its newline included."""
+    spans = []
+    for i, line in enumerate(lines):
+        if i:
+            out += separator
+        spans.append((len(out), len(line) + 1))
+        out += line
+        out += b"\n"
+    return spans
+
+
 def json_lines(lines: Sequence[bytes]) -> tuple[bytes, list[tuple[int, int]]]:
     """JSON lines (a page batch) and the byte range of each line, its newline included."""
-    spans = []
-    offset = 0
-    for line in lines:
-        spans.append((offset, len(line) + 1))
-        offset += len(line) + 1
-    return b"".join(line + b"\n" for line in lines), spans
+    out = bytearray()
+    spans = _append_lines(out, lines)
+    return bytes(out), spans
 
 
 _DOCUMENT_HEAD = {"id", "filename", "page_count", "metadata"}
@@ -213,13 +225,7 @@ def document_json(
     if copied and own:
         out += b","
     start = len(out)
-    spans = []
-    for i, line in enumerate(own):
-        if i:
-            out += b","
-        spans.append((len(out), len(line) + 1))
-        out += line
-        out += b"\n"
+    spans = _append_lines(out, own, b",")
     run = (start, len(out) - start)
     out += b"],"
     out += tail[1:]
@@ -232,14 +238,12 @@ def write_result(
     job_id: str,
     attempt: int,
     result: DocumentResult,
-    copied: Sequence[bytes] = (),
-    own: Sequence[bytes] | None = None,
+    copied: Sequence[bytes],
+    own: Sequence[bytes],
 ) -> tuple[ResultIndex, list[tuple[int, int]]]:
     """Write the attempt's ``result`` object. ``copied`` and ``own``: the pages' JSON, as in
-    :func:`document_json` (``own`` by default: every page, serialised here). Returns the
-    index of the parts and the byte range of each own page."""
-    if own is None:
-        own = [page.model_dump_json().encode() for page in result.pages[len(copied) :]]
+    :func:`document_json`. Returns the index of the parts and the byte range of each own
+    page."""
     document, spans, run = document_json(result, copied, own)
     parts: list[tuple[str, bytes]] = [
         ("json", document),

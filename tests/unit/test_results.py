@@ -68,7 +68,10 @@ def test_a_result_with_no_pages_and_a_mismatch() -> None:
 def test_write_result_indexes_every_part_of_one_object(tmp_path) -> None:
     blobs = LocalBlobs(tmp_path)
     document = _document([1, 2, 3])
-    index, spans = results.write_result(blobs, job_id="j", attempt=1, result=document)
+    lines = [_json(p) for p in document.pages]
+    index, spans = results.write_result(
+        blobs, job_id="j", attempt=1, result=document, copied=[], own=lines
+    )
     data = blobs.get(results.result_key("j", 1))
 
     def part(name: str) -> bytes:

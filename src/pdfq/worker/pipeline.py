@@ -120,11 +120,6 @@ class _Progress:
     def pending_json(self) -> list[bytes]:
         return [line for _, line in self.pending]
 
-    def _batch(self) -> tuple[str, bytes, list[tuple[int, int]]]:
-        """The pending pages as a batch of their own: its name, bytes and each page's range."""
-        data, spans = results.json_lines(self.pending_json)
-        return results.page_batch_name(self.pending[0][0].number), data, spans
-
     def take_written(
         self, batch: str, spans: Sequence[tuple[int, int]]
     ) -> tuple[list[PageRecord], list[EventDraft]]:
@@ -149,23 +144,19 @@ class _Progress:
         self.pending, self.events = [], []
         return taken
 
-    def take(self) -> tuple[list[PageRecord], list[EventDraft]]:
-        """Store the pending pages as a batch (before their rows are committed); return
-        their rows and the pending events."""
+    def take(self, *, store: bool = True) -> tuple[list[PageRecord], list[EventDraft]]:
+        """The pending pages' rows, as a batch of their own, and the pending events. The batch
+        is stored first (before its rows are committed), unless ``store`` is false: the
+        attempt is ending without results."""
         if not self.pending:
             return self.take_written("", [])
-        name, data, spans = self._batch()
-        self.ctx.blobs.put(results.result_key(self.job_id, self.results_attempt, name), data)
-        if self.keep_stored:
-            self.stored += self.pending_json
-        return self.take_written(name, spans)
-
-    def take_unwritten(self) -> tuple[list[PageRecord], list[EventDraft]]:
-        """The pending pages' rows (as if in a batch of their own, never written: the attempt
-        is ending without results) and the pending events."""
-        if not self.pending:
-            return self.take_written("", [])
-        name, _, spans = self._batch()
+        lines = self.pending_json
+        data, spans = results.json_lines(lines)
+        name = results.page_batch_name(self.pending[0][0].number)
+        if store:
+            self.ctx.blobs.put(results.result_key(self.job_id, self.results_attempt, name), data)
+            if self.keep_stored:
+                self.stored += lines
         return self.take_written(name, spans)
 
     def flush(self) -> None:
@@ -393,7 +384,7 @@ def _run_whole(
         error = _error_of(exc)
         if isinstance(exc, InputError | ProcessingError):
             log.info("job failed", code=error.code.value, reason=error.message)
-        page_records, events = progress.take_unwritten()
+        page_records, events = progress.take(store=False)
         ok = repo.finish(
             ctx.db,
             job_id=claim.job_id,
