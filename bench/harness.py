@@ -136,13 +136,13 @@ def server(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         port = s.getsockname()[1]
     environment = {
         **os.environ,
-        "PDFQ_DATA_DIR": str(Path(tmp) / "data"),
+        "PDFQ_DATA_DIR": str(tmp / "data"),
         "PDFQ_PORT": str(port),
         "PDFQ_LOG_LEVEL": "warning",
         "PDFQ_LOG_FORMAT": "json",
         **env,
     }
-    log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - closed below
+    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [sys.executable, "-m", "pdfq.cli", "serve", "--no-access-log"],
         env=environment,
@@ -151,7 +151,7 @@ def server(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    DATA_DIRS[url] = Path(tmp) / "data"
+    DATA_DIRS[url] = tmp / "data"
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -161,7 +161,7 @@ def server(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
             except httpx.HTTPError:
                 time.sleep(0.1)
         else:
-            raise RuntimeError((Path(tmp) / "server.log").read_text()[-2000:])
+            raise RuntimeError((tmp / "server.log").read_text()[-2000:])
         yield url, process
     finally:
         os.killpg(process.pid, signal.SIGKILL)

@@ -84,7 +84,7 @@ def main() -> None:
     tmp = scratch_folder("files-")
     paths = []
     for i, data in enumerate(documents):
-        path = Path(tmp) / f"{i}.pdf"
+        path = tmp / f"{i}.pdf"
         path.write_bytes(data)
         paths.append(path)
     with server(PDFQ_WORKERS=str(workers)) as (url, _process):

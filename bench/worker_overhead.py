@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from tests.helpers import add_job
 from tests.samples import report_pdf, text_pdf
@@ -49,7 +48,7 @@ def main() -> None:
     job: list[float] = []
     for i, job_id in enumerate(job_ids):
         started = time.process_time()
-        extract_document(Path(path))
+        extract_document(path)
         raw_seconds = time.process_time() - started
         started = time.process_time()
         outcome = run_job(ctx, job_id)
