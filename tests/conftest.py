@@ -127,6 +127,14 @@ def pg_url(pg_template: str) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[Database]:
+    """A migrated, empty store on PostgreSQL."""
+    database = Database(pg_url)
+    yield database
+    database.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty store on each backend."""

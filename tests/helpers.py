@@ -15,14 +15,26 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from alembic import command
 
 from pdfq import results
 from pdfq.domain import Options, new_id
+from pdfq.store import Database
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import NewJob
+from pdfq.store.migrate import alembic_config
 from pdfq.worker.context import WorkerContext
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Take the store's schema back to an earlier migration."""
+    config = alembic_config(db)
+    with db.engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+        conn.commit()
 
 
 def submit(

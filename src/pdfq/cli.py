@@ -151,7 +151,7 @@ def worker(
     from pdfq.heap import freeze_heap
     from pdfq.logs import configure_logging
     from pdfq.queue.celery import create_celery
-    from pdfq.store import Database, upgrade
+    from pdfq.store import Database, upgrade, warn_if_autovacuum_off
 
     settings = _settings(workers=concurrency)
     if settings.queue != "celery":
@@ -167,6 +167,7 @@ def worker(
     os.setpriority(os.PRIO_PROCESS, 0, settings.worker_nice)
     db = Database(settings.database_url, pool_size=1)
     upgrade(db)
+    warn_if_autovacuum_off(db)
     db.dispose()  # pool processes are forked: they must not share a connection
     argv = [
         "worker",

@@ -1,4 +1,5 @@
-"""The benchmark tools still run: the worker-overhead benchmark end to end, on a tiny input."""
+"""The benchmark tools still run: the worker-overhead benchmark end to end, on a tiny input,
+and the distributed benchmark's stand-in for autovacuum."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
+from bench import distributed
+from sqlalchemy import text
+
+from pdfq.store import Database
+from pdfq.store.migrate import autovacuum_off
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,3 +44,25 @@ def test_the_worker_overhead_benchmark_runs_and_cleans_up_on_exit(tmp_path: Path
     # Its scratch folders (the probe's and the store's) are removed when the process exits.
     assert folder.is_dir()
     assert list(folder.iterdir()) == []
+
+
+def test_the_distributed_benchmark_vacuums_where_autovacuum_is_off(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(distributed, "VACUUM_EVERY_SECONDS", 0.2)
+    db = Database(pg_url)
+    try:
+        off = autovacuum_off(db)
+        with distributed.vacuumed(pg_url):
+            time.sleep(1.0)
+        with db.read() as conn:
+            vacuumed = conn.execute(
+                text(
+                    "SELECT relname, last_vacuum IS NOT NULL AND last_analyze IS NOT NULL "
+                    "FROM pg_stat_user_tables WHERE relname IN ('jobs', 'chunks')"
+                )
+            ).all()
+    finally:
+        db.dispose()
+    # Where autovacuum runs, the benchmark leaves the tables to it.
+    assert dict(vacuumed) == {"jobs": off, "chunks": off}

@@ -10,23 +10,15 @@ from typing import Any
 
 import psycopg
 import pytest
-from alembic import command
 
 from pdfq.domain import Options, new_id
 from pdfq.store import Database
 from pdfq.store import jobs as repo
 from pdfq.store.events import insert_events
 from pdfq.store.jobs import NewJob, PageRecord, utcnow
-from pdfq.store.migrate import alembic_config, upgrade
+from pdfq.store.migrate import upgrade
 from pdfq.store.notify import CHANNEL, Listener, publish
-from tests.helpers import wait_until
-
-
-@pytest.fixture
-def pg(pg_url: str) -> Iterator[Database]:
-    db = Database(pg_url)
-    yield db
-    db.dispose()
+from tests.helpers import downgrade, wait_until
 
 
 @pytest.fixture
@@ -123,11 +115,7 @@ def announcing_triggers(db: Database) -> int:
 
 
 def test_the_trigger_goes_with_a_downgrade_and_comes_back(pg: Database) -> None:
-    config = alembic_config(pg)
-    with pg.engine.connect() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0006")
-        conn.commit()
+    downgrade(pg, "0006")
     assert announcing_triggers(pg) == 0
     upgrade(pg)
     assert announcing_triggers(pg) == 1

@@ -16,7 +16,7 @@ from pdfq.config import Settings
 from pdfq.crypto import SecretBox, load_secret_box, load_webhook_secret
 from pdfq.domain import Event
 from pdfq.queue import Queue, open_queue
-from pdfq.store import Database, upgrade
+from pdfq.store import Database, upgrade, warn_if_autovacuum_off
 from pdfq.store import events as event_repo
 from pdfq.store import jobs as repo
 
@@ -65,6 +65,7 @@ def build_services(settings: Settings) -> Services:
         return await blocking(event_repo.last_event_id, db, job_id=job_id)
 
     upgrade(db)
+    warn_if_autovacuum_off(db)
     blobs = open_blobs(settings)
     cleanup = getattr(blobs, "remove_stale_temp_files", None)
     if cleanup is not None:
