@@ -47,22 +47,18 @@ def test_the_worker_overhead_benchmark_runs_and_cleans_up_on_exit(tmp_path: Path
 
 
 def test_the_distributed_benchmark_vacuums_where_autovacuum_is_off(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg: Database, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(distributed, "VACUUM_EVERY_SECONDS", 0.2)
-    db = Database(pg_url)
-    try:
-        off = autovacuum_off(db)
-        with distributed.vacuumed(pg_url):
-            time.sleep(1.0)
-        with db.read() as conn:
-            vacuumed = conn.execute(
-                text(
-                    "SELECT relname, last_vacuum IS NOT NULL AND last_analyze IS NOT NULL "
-                    "FROM pg_stat_user_tables WHERE relname IN ('jobs', 'chunks')"
-                )
-            ).all()
-    finally:
-        db.dispose()
+    with distributed.vacuumed(pg_url):
+        time.sleep(1.0)
+    with pg.read() as conn:
+        vacuumed = conn.execute(
+            text(
+                "SELECT relname, last_vacuum IS NOT NULL AND last_analyze IS NOT NULL "
+                "FROM pg_stat_user_tables WHERE relname IN ('jobs', 'chunks')"
+            )
+        ).all()
     # Where autovacuum runs, the benchmark leaves the tables to it.
+    off = autovacuum_off(pg)
     assert dict(vacuumed) == {"jobs": off, "chunks": off}
