@@ -78,13 +78,23 @@ class Database:
         """A read-only scope. SQLite: a transaction (one snapshot; never blocks writers).
         PostgreSQL: autocommit, so a single SELECT is one round trip (no BEGIN/COMMIT);
         callers issuing several reads that must agree use :meth:`write`."""
-        with _translate_errors(), self.engine.connect() as conn:
-            if self.is_sqlite:
-                with conn.begin():
-                    yield conn
-            else:
-                conn.execution_options(isolation_level="AUTOCOMMIT")
+        if not self.is_sqlite:
+            with self.autocommit() as conn:
                 yield conn
+            return
+        with _translate_errors(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """PostgreSQL only: a connection in autocommit, where each statement is its own
+        transaction (one round trip, no BEGIN/COMMIT). For reads, and for writes done in one
+        statement (:mod:`pdfq.store.combined`)."""
+        if self.is_sqlite:
+            raise RuntimeError("autocommit() is for PostgreSQL; SQLite writes use write()")
+        with _translate_errors(), self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -37,9 +37,9 @@ from pdfq.domain import (
     Progress,
 )
 from pdfq.formats import InputType
-from pdfq.store import fair, webhooks
+from pdfq.store import combined, fair, webhooks
 from pdfq.store.db import Database
-from pdfq.store.events import EventDraft, insert_events
+from pdfq.store.events import EventDraft, insert_events, with_pages
 from pdfq.store.tables import chunks, jobs, pages
 
 QUEUED = JobStatus.QUEUED.value
@@ -238,6 +238,7 @@ class NewJob:
 
 
 _INSERT_JOB = insert(jobs)
+_CREATE_IN_ONE = combined.create()
 
 
 def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tuple[JobRecord, bool]:
@@ -253,6 +254,12 @@ def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tup
         ranks = fair.assign(conn, [new.tenant])
 
     def insert_one() -> JobRecord:
+        if not db.is_sqlite:
+            record = dataclasses.replace(new.record(now), fair_rank=ranks[0])
+            events = combined.event_rows(new.arrival_events())
+            with db.autocommit() as conn:
+                conn.execute(_CREATE_IN_ONE, {**record.to_row(), "event_rows": events})
+            return record
         with db.write() as conn:
             return create_jobs(conn, [new], now, ranks=ranks)[0]
 
@@ -464,6 +471,27 @@ def _claimed(conn: Connection, row: Row[Any] | None, now: datetime) -> Claim | N
     return Claim(job_id=record.id, attempt=record.attempts, record=record)
 
 
+# PostgreSQL runs each claim with its event as one statement (store/combined.py).
+_CLAIM_NEXT_IN_ONE = combined.claim(_CLAIM_NEXT[True])
+_CLAIM_BY_ID_IN_ONE = combined.claim(_CLAIM_BY_ID)
+
+
+def _claim(
+    db: Database, statement: Any, in_one: Any, params: dict[str, Any], now: datetime
+) -> Claim | None:
+    """Run a claim with its ``started`` event (and an earlier attempt's clean-up): on SQLite
+    ``statement`` in a transaction, on PostgreSQL ``in_one``, the same as one statement."""
+    if db.is_sqlite:
+        with db.write() as conn:
+            return _claimed(conn, conn.execute(statement, params).first(), now)
+    with db.autocommit() as conn:
+        row = conn.execute(in_one, params).first()
+    if row is None:
+        return None
+    record = JobRecord.from_row(row)
+    return Claim(job_id=record.id, attempt=record.attempts, record=record)
+
+
 def _claim_params(owner: str, lease_seconds: float, now: datetime) -> dict[str, Any]:
     return {"owner": owner, "expires": now + timedelta(seconds=lease_seconds), "now": now}
 
@@ -481,14 +509,12 @@ def claim_next(
     of work running are passed over."""
     now = now or utcnow()
     skip = not db.is_sqlite
-    statement = (
-        _claim_next_statement(skip_locked=skip, max_running=max_running)
-        if max_running
-        else _CLAIM_NEXT[skip]
-    )
-    with db.write() as conn:
-        row = conn.execute(statement, _claim_params(owner, lease_seconds, now)).first()
-        return _claimed(conn, row, now)
+    if max_running:
+        statement = _claim_next_statement(skip_locked=skip, max_running=max_running)
+        in_one = statement if db.is_sqlite else combined.claim(statement)
+    else:
+        statement, in_one = _CLAIM_NEXT[skip], _CLAIM_NEXT_IN_ONE
+    return _claim(db, statement, in_one, _claim_params(owner, lease_seconds, now), now)
 
 
 def next_job_key(
@@ -508,11 +534,8 @@ def claim(
 ) -> Claim | None:
     """Take one queued job by id; ``None`` if it is not queued (already taken, done, canceled)."""
     now = now or utcnow()
-    with db.write() as conn:
-        row = conn.execute(
-            _CLAIM_BY_ID, {"job_id": job_id, **_claim_params(owner, lease_seconds, now)}
-        ).first()
-        return _claimed(conn, row, now)
+    params = {"job_id": job_id, **_claim_params(owner, lease_seconds, now)}
+    return _claim(db, _CLAIM_BY_ID, _CLAIM_BY_ID_IN_ONE, params, now)
 
 
 def _running(job_id: str, attempt: int) -> Any:
@@ -614,11 +637,17 @@ _FAIL = (
     .returning(jobs)
 )
 _INSERT_PAGES = insert(pages)
+# PostgreSQL runs each with its page rows and events as one statement (store/combined.py),
+# except an end that must queue a webhook delivery: that takes the transaction.
+_PROGRESS_IN_ONE = combined.apply(_PROGRESS)
+_SUCCEED_IN_ONE = combined.apply(_SUCCEED.where(jobs.c.webhook_url.is_(None)))
+_FAIL_IN_ONE = combined.apply(_FAIL.where(jobs.c.webhook_url.is_(None)))
 
 
 def _apply(
     db: Database,
     statement: Any,
+    in_one: Any | None,
     params: dict[str, Any],
     *,
     job_id: str,
@@ -626,7 +655,19 @@ def _apply(
     events: Iterable[EventDraft],
     now: datetime,
 ) -> bool:
-    """Run one compare-and-set with its page rows and events, all or nothing."""
+    """Run one compare-and-set with its page rows and events, all or nothing: on PostgreSQL
+    ``in_one`` (when given), the same as one statement, where it can."""
+    events = list(events)
+    if in_one is not None and not db.is_sqlite:
+        rows = {
+            "page_rows": combined.page_rows(_page_rows(job_id, page_records, now)),
+            "event_rows": combined.event_rows(with_pages(events, page_notes(page_records))),
+        }
+        with db.autocommit() as conn:
+            if conn.execute(in_one, {**params, **rows}).first() is not None:
+                return True
+        # Missed: the attempt lost the job, or the job ends with a webhook to queue (from
+        # its whole row, which in_one leaves alone). The transaction tells which.
     try:
         with db.write() as conn:
             row = conn.execute(statement, params).first()
@@ -687,7 +728,14 @@ def record_progress(
         "now": now,
     }
     return _apply(
-        db, _PROGRESS, params, job_id=job_id, page_records=page_records, events=events, now=now
+        db,
+        _PROGRESS,
+        _PROGRESS_IN_ONE,
+        params,
+        job_id=job_id,
+        page_records=page_records,
+        events=events,
+        now=now,
     )
 
 
@@ -703,13 +751,16 @@ def finish(
     page_records: Sequence[PageRecord] = (),
     events: Iterable[EventDraft] = (),
     data: dict[str, Any] | None = None,
+    has_webhook: bool | None = None,
     now: datetime | None = None,
 ) -> bool:
     """End a running attempt: ``succeeded`` (its result object indexed by ``result_index``)
     or ``failed``.
 
     ``False`` when the attempt no longer owns the job (canceled, or re-queued after its lease
-    expired): its results must then be discarded.
+    expired): its results must then be discarded. ``has_webhook``: whether the job has a
+    webhook, when the caller knows (its record): on PostgreSQL such an end goes straight to
+    the transaction that queues the delivery.
     """
     now = now or utcnow()
     params: dict[str, Any] = {
@@ -721,16 +772,17 @@ def finish(
         "now": now,
     }
     if error is None:
-        statement = _SUCCEED
+        statement, in_one = _SUCCEED, _SUCCEED_IN_ONE
         params["index"] = {k: list(v) for k, v in (result_index or {}).items()}
         final: EventDraft = ("succeeded", {"attempt": attempt, **(data or {})})
     else:
-        statement = _FAIL
+        statement, in_one = _FAIL, _FAIL_IN_ONE
         params |= {"code": error.code.value, "message": error.message}
         final = ("failed", {"attempt": attempt, "code": error.code.value, "message": error.message})
     return _apply(
         db,
         statement,
+        None if has_webhook else in_one,
         params,
         job_id=job_id,
         page_records=page_records,

@@ -287,7 +287,14 @@ def _discard(ctx: WorkerContext, job_id: str, attempt: int) -> None:
 def _fail_job(
     ctx: WorkerContext, record: JobRecord, error: JobError, events: Sequence[EventDraft] = ()
 ) -> Outcome:
-    ok = repo.finish(ctx.db, job_id=record.id, attempt=record.attempts, error=error, events=events)
+    ok = repo.finish(
+        ctx.db,
+        job_id=record.id,
+        attempt=record.attempts,
+        error=error,
+        events=events,
+        has_webhook=record.webhook_url is not None,
+    )
     _discard(ctx, record.id, record.attempts)
     return Outcome(record.id, JobStatus.FAILED if ok else None, error)
 
@@ -369,6 +376,7 @@ def _run_whole(
             page_records=page_records,
             events=events,
             data={"pages": len(pages)},
+            has_webhook=record.webhook_url is not None,
         )
     except Canceled:
         _discard(ctx, claim.job_id, claim.attempt)
@@ -394,6 +402,7 @@ def _run_whole(
             findings=state.get("findings"),
             page_records=page_records,
             events=events,
+            has_webhook=record.webhook_url is not None,
         )
         _discard(ctx, claim.job_id, claim.attempt)
         return Outcome(claim.job_id, JobStatus.FAILED if ok else None, error)
@@ -535,6 +544,7 @@ def _merge(ctx: WorkerContext, record: JobRecord) -> Outcome:
         result_index=index,
         events=[("merged", {"pages": len(pages), "chunks": record.chunks_total})],
         data={"pages": len(pages)},
+        has_webhook=record.webhook_url is not None,
     )
     if not ok:
         return Outcome(record.id, None)

@@ -72,6 +72,7 @@ def give_back(
                 job_id=record.id,
                 attempt=record.attempts,
                 error=JobError(code=final_code, message=message),
+                has_webhook=record.webhook_url is not None,
             )
             return (JobStatus.FAILED if ok else None), False
     return None, False
