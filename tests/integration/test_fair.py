@@ -111,7 +111,7 @@ def test_a_tenant_with_queued_work_does_not_read_the_virtual_time(db: Database) 
     # On PostgreSQL the lowest queued rank walks index entries that vacuum has not removed
     # yet: the plan shows it skipped while the tenant's own highest rank answers.
     with db.read() as conn:
-        sql = fair._RANKS.params(tenant="busy").compile(
+        sql = fair._NEXT_RANK.params(tenant="busy").compile(
             dialect=conn.dialect, compile_kwargs={"literal_binds": True}
         )
         plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN (ANALYZE) {sql}"))

@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import TableValuedAlias
 
+from pdfq.store import fair
 from pdfq.store.events import PAGES, EventDraft
 from pdfq.store.tables import chunks, events, jobs, pages
 
@@ -132,8 +133,9 @@ def apply(compare_and_set: Update) -> Select[Any]:
 
 
 def create() -> Insert:
-    """A queued job (every column of ``jobs`` a parameter of its name) with its arrival
-    events (``event_rows``)."""
+    """A queued job (every column of ``jobs`` but its fair rank a parameter of its name) with
+    its arrival events (``event_rows``), ranked in the fair order as it is inserted. Returns
+    the rank."""
     arrival = _rows("event_rows", _EVENT_ROWS, "arrival")
     arrived = insert(events).from_select(
         _EVENT_COLUMNS,
@@ -145,8 +147,10 @@ def create() -> Insert:
             arrival.c.data,
         ).order_by(arrival.c.ord),
     )
+    columns = {c.key: bindparam(c.key, type_=c.type) for c in jobs.c}
     return (
         insert(jobs)
-        .values({c.key: bindparam(c.key, type_=c.type) for c in jobs.c})
+        .values({**columns, "fair_rank": fair.NEXT_RANK})
         .add_cte(arrived.cte("arrived"))
+        .returning(jobs.c.fair_rank)
     )

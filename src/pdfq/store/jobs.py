@@ -248,22 +248,29 @@ def create_job(db: Database, *, new: NewJob, now: datetime | None = None) -> tup
     returned with ``created=False`` (also when two requests race with the same key).
     """
     now = now or utcnow()
+    if not db.is_sqlite:
+        return insert_once(db, new, lambda: _create_in_one(db, new, now))
     # The fair rank is read before the write transaction, to keep SQLite's single write lock
     # short; a rank a moment stale only reorders equals.
     with db.read() as conn:
         ranks = fair.assign(conn, [new.tenant])
 
     def insert_one() -> JobRecord:
-        if not db.is_sqlite:
-            record = dataclasses.replace(new.record(now), fair_rank=ranks[0])
-            events = combined.event_rows(new.arrival_events())
-            with db.autocommit() as conn:
-                conn.execute(_CREATE_IN_ONE, {**record.to_row(), "event_rows": events})
-            return record
         with db.write() as conn:
             return create_jobs(conn, [new], now, ranks=ranks)[0]
 
     return insert_once(db, new, insert_one)
+
+
+def _create_in_one(db: Database, new: NewJob, now: datetime) -> JobRecord:
+    """PostgreSQL: the job, its fair rank and its arrival events in one statement."""
+    record = new.record(now)
+    params = record.to_row()
+    del params["fair_rank"]  # computed by the statement
+    params["event_rows"] = combined.event_rows(new.arrival_events())
+    with db.autocommit() as conn:
+        rank = conn.execute(_CREATE_IN_ONE, params).scalar_one()
+    return dataclasses.replace(record, fair_rank=int(rank))
 
 
 def insert_once(
