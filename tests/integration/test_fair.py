@@ -116,3 +116,24 @@ def test_a_tenant_with_queued_work_does_not_read_the_virtual_time(db: Database) 
         )
         plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN (ANALYZE) {sql}"))
     assert plan.count("(never executed)") >= 4, plan
+
+
+def test_a_single_upload_is_ranked_at_the_virtual_time_or_after_its_own(db: Database) -> None:
+    # Through create_job, the path uploads take (on PostgreSQL the rank is computed inside
+    # the insert).
+    def upload(tenant: str) -> int:
+        new = NewJob(
+            id=new_id(), filename="a.pdf", size_bytes=1, sha256="0" * 64, options=Options()
+        )
+        new.tenant = tenant
+        return repo.create_job(db, new=new)[0].fair_rank
+
+    assert upload("first") == 0  # an empty queue
+    queue(db, "big", 5)  # nothing of its own queued: from the virtual time, 0
+    for _ in range(3):  # "first"'s 0, big's 0 and 1 leave the queue: the virtual time is 2
+        claim(db)
+    stored = [r.fair_rank for r in repo.list_jobs(db, tenant="big", limit=10)[0]]
+    assert sorted(stored) == [0, 1, 2, 3, 4]
+    assert upload("new") == 2
+    assert upload("new") == 3  # after its own queued rank, not at V
+    assert upload("big") == 5

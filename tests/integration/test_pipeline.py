@@ -10,7 +10,7 @@ import pytest
 
 from pdfq import results
 from pdfq.domain import JobStatus, Options, new_id
-from pdfq.errors import StorageError
+from pdfq.errors import StorageError, Unavailable
 from pdfq.store import events as event_repo
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import Claim, NewJob
@@ -296,3 +296,35 @@ def test_a_password_from_a_host_with_another_key_fails_clearly(
     assert outcome.error is not None
     assert outcome.error.code == "encrypted"
     assert "PDFQ_SECRET_KEY" in outcome.error.message
+
+
+@pytest.mark.parametrize("landed", [True, False])
+def test_a_finish_whose_answer_is_lost_keeps_its_result_if_it_landed(
+    ctx: WorkerContext, monkeypatch, report_pdf: bytes, landed: bool
+) -> None:
+    # A connection lost after the finish was sent: the database may have committed it.
+    real_finish = repo.finish
+
+    def finish_then_lose_the_answer(db: Any, **kwargs: Any) -> bool:
+        if landed:
+            real_finish(db, **kwargs)
+        raise Unavailable("database connection lost: server closed the connection")
+
+    monkeypatch.setattr(repo, "finish", finish_then_lose_the_answer)
+    job_id = add_job(ctx, report_pdf)
+    outcome = run_job(ctx, job_id)
+    record = repo.get_job(ctx.db, job_id=job_id)
+    assert record is not None
+    if landed:
+        assert outcome.status == JobStatus.SUCCEEDED
+        assert (record.status, record.result_attempt) == (JobStatus.SUCCEEDED, 1)
+        assert record.result_index is not None
+        document = results.read_part(
+            ctx.blobs, job_id=job_id, attempt=1, index=record.result_index, part="json"
+        )
+        assert json.loads(document or b"")["page_count"] == 3
+    else:
+        assert outcome.status == JobStatus.QUEUED  # retried later, as any transient error
+        assert record.status == JobStatus.QUEUED
+        assert ctx.blobs.exists(results.input_key(job_id))
+        assert not ctx.blobs.exists(results.result_key(job_id, 1, results.RESULT))

@@ -29,6 +29,19 @@ def make_job(db: Database, **kwargs) -> str:
     return record.id
 
 
+def page(number: int, attempt: int = 1) -> PageRecord:
+    return PageRecord(
+        number=number,
+        attempt=attempt,
+        method="text",
+        chars=5,
+        tables=0,
+        batch="000001.jsonl",
+        offset=10 * number,
+        length=10,
+    )
+
+
 def test_migrations_match_the_table_definitions(db: Database) -> None:
     with db.engine.connect() as conn, warnings.catch_warnings():
         # Alembic cannot reflect the expression index (priority DESC) on every backend.
@@ -202,6 +215,26 @@ def test_handing_back_does_not_spend_an_attempt(db: Database) -> None:
     claim = repo.claim_next(db, owner="w", lease_seconds=30)
     assert claim is not None
     assert claim.attempt == 1
+
+
+def test_a_job_handed_back_starts_over_without_the_pages_it_had_indexed(db: Database) -> None:
+    # The attempt number is reused, so the claim alone cannot tell that pages were indexed.
+    job_id = make_job(db)
+    assert repo.claim_next(db, owner="w", lease_seconds=30) is not None
+    assert repo.record_progress(db, job_id=job_id, attempt=1, page_records=[page(1), page(2)])
+    assert (
+        repo.requeue(
+            db, job_id=job_id, attempt=1, reason="shutdown", max_attempts=3, count_attempt=False
+        )
+        == JobStatus.QUEUED
+    )
+    assert repo.list_pages(db, job_id=job_id) == []
+    claim = repo.claim_next(db, owner="w", lease_seconds=30)
+    assert claim is not None
+    assert claim.attempt == 1
+    assert repo.record_progress(db, job_id=job_id, attempt=1, page_records=[page(1)])
+    assert repo.finish(db, job_id=job_id, attempt=1, page_records=[page(2)])
+    assert [p.number for p in repo.list_pages(db, job_id=job_id)] == [1, 2]
 
 
 def test_sweeper_requeues_expired_leases_and_enqueues(db: Database) -> None:

@@ -10,6 +10,16 @@ weaker than the transaction it replaces, and the events trigger (migration 0007)
 announces the events when it commits. Rows whose number varies travel as one JSON parameter
 expanded by ``json_to_recordset``, so each statement's text is fixed and compiled once.
 
+Two differences. Every part of a statement reads the database as it was when the statement
+began, where the statements of a transaction each saw what had committed before them: the
+claim's clean-up of an earlier attempt's pages misses pages committed while the claim waited
+for the job's row lock. Only pages written to a queued job could be there; a whole job's
+progress and finish check that it runs under their attempt, and a chunk's finish does not
+check its job's status, but the sweeper does not re-queue a fanned-out job (fanning out
+clears its lease). And a write whose reply is lost (the connection dropped) may have
+committed, as could a COMMIT before: the worker asks the store before it discards a
+finished attempt's files (``pipeline._published``).
+
 SQLite cannot modify data inside a CTE, and its statements are calls inside the process, so
 it keeps the transactions (:mod:`pdfq.store.jobs`); the two forms are tested against each
 other on both databases.

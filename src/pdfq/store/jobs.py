@@ -1,8 +1,9 @@
 """The job repository: the only place that changes a job's status.
 
 Every transition is a compare-and-set on ``(status, attempts)`` inside one transaction with its
-event rows, so a repeated or late message, a zombie worker or two sweepers can never move a
-job twice (DESIGN invariants 1 and 2). Functions take keyword-only arguments and return plain
+event rows (on PostgreSQL the hot ones are one statement, :mod:`pdfq.store.combined`), so a
+repeated or late message, a zombie worker or two sweepers can never move a job twice (DESIGN
+invariants 1 and 2). Functions take keyword-only arguments and return plain
 records; they know nothing of HTTP or queues.
 """
 
@@ -847,6 +848,10 @@ def requeue(
         ).first()
         if row is None:
             return None
+        if not count_attempt:
+            # The next claim reuses this attempt's number, so it cannot tell that pages were
+            # indexed (a new number makes it forget them): forget them here.
+            forget_work(conn, job_id)
         insert_events(conn, job_id, [event], now, tenant=row.tenant)
         if new_status == JobStatus.FAILED:
             ended(conn, JobRecord.from_row(row), now)

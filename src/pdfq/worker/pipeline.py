@@ -284,6 +284,21 @@ def _discard(ctx: WorkerContext, job_id: str, attempt: int) -> None:
         log.warning("could not remove discarded results", error=str(exc))
 
 
+def _published(ctx: WorkerContext, claim: Claim) -> bool:
+    """Whether this attempt's result is the job's published one although its finish raised:
+    a connection lost after the finish was sent leaves its outcome unknown (the database may
+    have committed it, and on PostgreSQL the finish is one statement that commits even when
+    the reply is lost), so the attempt's files must not be discarded on the error alone.
+    Raises a :class:`~pdfq.errors.TransientError` while the store cannot say: the attempt's
+    files are then kept and it runs again later (a no-op if the finish had landed)."""
+    record = repo.get_job(ctx.db, job_id=claim.job_id)
+    return (
+        record is not None
+        and record.status == JobStatus.SUCCEEDED
+        and record.result_attempt == claim.attempt
+    )
+
+
 def _fail_job(
     ctx: WorkerContext, record: JobRecord, error: JobError, events: Sequence[EventDraft] = ()
 ) -> Outcome:
@@ -386,6 +401,8 @@ def _run_whole(
         return Outcome(claim.job_id, None)
     except TransientError as exc:
         log.warning("job hit a transient error", code=exc.code.value, reason=exc.message)
+        if _published(ctx, claim):
+            return Outcome(claim.job_id, JobStatus.SUCCEEDED)
         _discard(ctx, claim.job_id, claim.attempt)
         return retry_later(ctx, claim, exc.message, exc.code)
     except Exception as exc:  # input errors, time-outs, and anything a document can cause
