@@ -21,11 +21,38 @@ from pdfq import results
 from pdfq.domain import Options, new_id
 from pdfq.store import Database
 from pdfq.store import jobs as repo
-from pdfq.store.jobs import NewJob
+from pdfq.store.jobs import NewJob, PageRecord
 from pdfq.store.migrate import alembic_config
 from pdfq.worker.context import WorkerContext
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+
+
+def new_job(**fields: Any) -> NewJob:
+    """A one-byte upload's job for store tests (a fresh id; any field can be given)."""
+    defaults: dict[str, Any] = {
+        "id": new_id(),
+        "filename": "a.pdf",
+        "size_bytes": 1,
+        "sha256": "0" * 64,
+        "options": Options(),
+    }
+    return NewJob(**(defaults | fields))
+
+
+def page_record(number: int, attempt: int = 1, **ocr: Any) -> PageRecord:
+    """An indexed page whose fields follow its number (an OCR page when ``ocr`` is given)."""
+    return PageRecord(
+        number=number,
+        attempt=attempt,
+        method="ocr" if ocr else "text",
+        chars=10 * number,
+        tables=number % 2,
+        batch=f"{number:06d}.jsonl",
+        offset=100 * number,
+        length=7,
+        **ocr,
+    )
 
 
 def downgrade(db: Database, revision: str) -> None:

@@ -11,29 +11,16 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from pdfq.domain import ErrorCode, JobError, Options, new_id
+from pdfq.domain import ErrorCode, JobError, Options
 from pdfq.store import Database
 from pdfq.store import jobs as repo
 from pdfq.store import webhooks as webhook_repo
-from pdfq.store.jobs import NewJob, PageRecord
+from pdfq.store.jobs import NewJob
 from pdfq.store.migrate import upgrade
 from pdfq.store.tables import chunks, events, pages
+from tests.helpers import new_job, page_record
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def page(number: int, attempt: int, **extra: Any) -> PageRecord:
-    return PageRecord(
-        number=number,
-        attempt=attempt,
-        method="ocr" if extra else "text",
-        chars=10 * number,
-        tables=number % 2,
-        batch=f"{number:06d}.jsonl",
-        offset=100 * number,
-        length=7,
-        **extra,
-    )
 
 
 def nth(n: int) -> str:
@@ -72,7 +59,10 @@ def life(db: Database) -> dict[str, Any]:
         job_id=ids[0],
         attempt=1,
         pages_total=3,
-        page_records=[page(1, 1), page(2, 1, ocr_provider="tesseract", ocr_confidence=0.9)],
+        page_records=[
+            page_record(1, 1),
+            page_record(2, 1, ocr_provider="tesseract", ocr_confidence=0.9),
+        ],
         events=[("scanned", {"text_pages": 2, "ocr_pages": []})],
         findings={"javascript": False},
         now=at,
@@ -82,19 +72,23 @@ def life(db: Database) -> dict[str, Any]:
         job_id=ids[0],
         attempt=1,
         result_index={"json": (0, 10), "markdown": (10, 5)},
-        page_records=[page(3, 1)],
+        page_records=[page_record(3, 1)],
         events=[("extracted", {"pages": 3})],
         data={"chars": 60},
         now=at,
     )
     assert not repo.finish(db, job_id=ids[0], attempt=1, now=at)  # late: changes nothing
-    assert not repo.record_progress(db, job_id=ids[0], attempt=1, page_records=[page(4, 1)], now=at)
+    assert not repo.record_progress(
+        db, job_id=ids[0], attempt=1, page_records=[page_record(4, 1)], now=at
+    )
     error = JobError(code=ErrorCode.MALFORMED_PDF, message="broken xref")
     assert repo.finish(db, job_id=ids[1], attempt=1, error=error, now=at)
     # Job 2 has a webhook: its end queues a delivery in the same transaction.
-    assert repo.finish(db, job_id=ids[2], attempt=1, page_records=[page(1, 1)], now=at)
+    assert repo.finish(db, job_id=ids[2], attempt=1, page_records=[page_record(1, 1)], now=at)
     # Job 4 indexes a page, is handed back, and its second claim forgets the first attempt's.
-    assert repo.record_progress(db, job_id=ids[4], attempt=1, page_records=[page(1, 1)], now=at)
+    assert repo.record_progress(
+        db, job_id=ids[4], attempt=1, page_records=[page_record(1, 1)], now=at
+    )
     assert repo.requeue(db, job_id=ids[4], attempt=1, reason="worker lost", max_attempts=3, now=at)
     again = repo.claim(db, job_id=ids[4], owner="w3", lease_seconds=60, now=at)
     assert again is not None
@@ -147,14 +141,7 @@ def test_each_write_is_one_statement_on_postgresql(pg: Database, step: str) -> N
         statements.append(statement.split(None, 1)[0].upper())
 
     hook = "https://hooks.example/x" if step == "webhook" else None
-    new = NewJob(
-        id=new_id(),
-        filename="a.pdf",
-        size_bytes=1,
-        sha256="0" * 64,
-        options=Options(),
-        webhook_url=hook,
-    )
+    new = new_job(webhook_url=hook)
     if step != "create":
         repo.create_job(pg, new=new)
     if step not in ("create", "claim"):
@@ -165,10 +152,14 @@ def test_each_write_is_one_statement_on_postgresql(pg: Database, step: str) -> N
     elif step == "claim":
         assert repo.claim_next(pg, owner="w", lease_seconds=60) is not None
     elif step == "progress":
-        assert repo.record_progress(pg, job_id=new.id, attempt=1, page_records=[page(1, 1)])
+        assert repo.record_progress(pg, job_id=new.id, attempt=1, page_records=[page_record(1, 1)])
     else:
         assert repo.finish(
-            pg, job_id=new.id, attempt=1, page_records=[page(1, 1)], has_webhook=hook is not None
+            pg,
+            job_id=new.id,
+            attempt=1,
+            page_records=[page_record(1, 1)],
+            has_webhook=hook is not None,
         )
     event.remove(pg.engine, "before_cursor_execute", count)
     if step == "webhook":

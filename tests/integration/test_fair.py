@@ -7,6 +7,7 @@ from pdfq.store import Database
 from pdfq.store import chunks as chunk_repo
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import NewJob
+from tests.helpers import new_job
 
 
 def queue(db: Database, tenant: str, count: int, priority: int = 0) -> list[str]:
@@ -122,11 +123,7 @@ def test_a_single_upload_is_ranked_at_the_virtual_time_or_after_its_own(db: Data
     # Through create_job, the path uploads take (on PostgreSQL the rank is computed inside
     # the insert).
     def upload(tenant: str) -> int:
-        new = NewJob(
-            id=new_id(), filename="a.pdf", size_bytes=1, sha256="0" * 64, options=Options()
-        )
-        new.tenant = tenant
-        return repo.create_job(db, new=new)[0].fair_rank
+        return repo.create_job(db, new=new_job(tenant=tenant))[0].fair_rank
 
     assert upload("first") == 0  # an empty queue
     queue(db, "big", 5)  # nothing of its own queued: from the virtual time, 0

@@ -16,6 +16,7 @@ from pdfq.store import jobs as repo
 from pdfq.store.jobs import NewJob, PageRecord
 from pdfq.store.tables import metadata
 from pdfq.worker.sweeper import sweep
+from tests.helpers import page_record
 
 
 def make_job(db: Database, **kwargs) -> str:
@@ -27,19 +28,6 @@ def make_job(db: Database, **kwargs) -> str:
     record, created = repo.create_job(db, new=new)
     assert created
     return record.id
-
-
-def page(number: int, attempt: int = 1) -> PageRecord:
-    return PageRecord(
-        number=number,
-        attempt=attempt,
-        method="text",
-        chars=5,
-        tables=0,
-        batch="000001.jsonl",
-        offset=10 * number,
-        length=10,
-    )
 
 
 def test_migrations_match_the_table_definitions(db: Database) -> None:
@@ -221,7 +209,9 @@ def test_a_job_handed_back_starts_over_without_the_pages_it_had_indexed(db: Data
     # The attempt number is reused, so the claim alone cannot tell that pages were indexed.
     job_id = make_job(db)
     assert repo.claim_next(db, owner="w", lease_seconds=30) is not None
-    assert repo.record_progress(db, job_id=job_id, attempt=1, page_records=[page(1), page(2)])
+    assert repo.record_progress(
+        db, job_id=job_id, attempt=1, page_records=[page_record(1), page_record(2)]
+    )
     assert (
         repo.requeue(
             db, job_id=job_id, attempt=1, reason="shutdown", max_attempts=3, count_attempt=False
@@ -232,8 +222,8 @@ def test_a_job_handed_back_starts_over_without_the_pages_it_had_indexed(db: Data
     claim = repo.claim_next(db, owner="w", lease_seconds=30)
     assert claim is not None
     assert claim.attempt == 1
-    assert repo.record_progress(db, job_id=job_id, attempt=1, page_records=[page(1)])
-    assert repo.finish(db, job_id=job_id, attempt=1, page_records=[page(2)])
+    assert repo.record_progress(db, job_id=job_id, attempt=1, page_records=[page_record(1)])
+    assert repo.finish(db, job_id=job_id, attempt=1, page_records=[page_record(2)])
     assert [p.number for p in repo.list_pages(db, job_id=job_id)] == [1, 2]
 
 

@@ -468,14 +468,20 @@ def forget_work(conn: Connection, job_id: str) -> None:
 
 
 def _claimed(conn: Connection, row: Row[Any] | None, now: datetime) -> Claim | None:
+    claim = _claim_of(row)
+    if claim is None or claim.record is None:
+        return None
+    if claim.attempt > 1:  # an earlier attempt may have indexed pages or fanned out
+        forget_work(conn, claim.job_id)
+    started: EventDraft = ("started", {"attempt": claim.attempt})
+    insert_events(conn, claim.job_id, [started], now, tenant=claim.record.tenant)
+    return claim
+
+
+def _claim_of(row: Row[Any] | None) -> Claim | None:
     if row is None:
         return None
     record = JobRecord.from_row(row)
-    if record.attempts > 1:  # an earlier attempt may have indexed pages or fanned out
-        forget_work(conn, record.id)
-    insert_events(
-        conn, record.id, [("started", {"attempt": record.attempts})], now, tenant=record.tenant
-    )
     return Claim(job_id=record.id, attempt=record.attempts, record=record)
 
 
@@ -485,19 +491,18 @@ _CLAIM_BY_ID_IN_ONE = combined.claim(_CLAIM_BY_ID)
 
 
 def _claim(
-    db: Database, statement: Any, in_one: Any, params: dict[str, Any], now: datetime
+    db: Database, statement: Any, params: dict[str, Any], now: datetime, in_one: Any = None
 ) -> Claim | None:
     """Run a claim with its ``started`` event (and an earlier attempt's clean-up): on SQLite
-    ``statement`` in a transaction, on PostgreSQL ``in_one``, the same as one statement."""
+    ``statement`` in a transaction, on PostgreSQL the same as one statement (``in_one`` when
+    built beforehand)."""
     if db.is_sqlite:
         with db.write() as conn:
             return _claimed(conn, conn.execute(statement, params).first(), now)
+    if in_one is None:
+        in_one = combined.claim(statement)
     with db.autocommit() as conn:
-        row = conn.execute(in_one, params).first()
-    if row is None:
-        return None
-    record = JobRecord.from_row(row)
-    return Claim(job_id=record.id, attempt=record.attempts, record=record)
+        return _claim_of(conn.execute(in_one, params).first())
 
 
 def _claim_params(owner: str, lease_seconds: float, now: datetime) -> dict[str, Any]:
@@ -517,12 +522,11 @@ def claim_next(
     of work running are passed over."""
     now = now or utcnow()
     skip = not db.is_sqlite
+    params = _claim_params(owner, lease_seconds, now)
     if max_running:
         statement = _claim_next_statement(skip_locked=skip, max_running=max_running)
-        in_one = statement if db.is_sqlite else combined.claim(statement)
-    else:
-        statement, in_one = _CLAIM_NEXT[skip], _CLAIM_NEXT_IN_ONE
-    return _claim(db, statement, in_one, _claim_params(owner, lease_seconds, now), now)
+        return _claim(db, statement, params, now)
+    return _claim(db, _CLAIM_NEXT[skip], params, now, _CLAIM_NEXT_IN_ONE)
 
 
 def next_job_key(
@@ -543,7 +547,7 @@ def claim(
     """Take one queued job by id; ``None`` if it is not queued (already taken, done, canceled)."""
     now = now or utcnow()
     params = {"job_id": job_id, **_claim_params(owner, lease_seconds, now)}
-    return _claim(db, _CLAIM_BY_ID, _CLAIM_BY_ID_IN_ONE, params, now)
+    return _claim(db, _CLAIM_BY_ID, params, now, _CLAIM_BY_ID_IN_ONE)
 
 
 def _running(job_id: str, attempt: int) -> Any:
