@@ -4,9 +4,12 @@ attempts it cut short."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -17,6 +20,7 @@ from pdfq.store import Database, upgrade
 from pdfq.store import jobs as repo
 from pdfq.store import webhooks as outbox
 from pdfq.store.jobs import NewJob
+from tests.helpers import new_job
 
 
 async def _cancel_while_woken(sender: WebhookSender) -> bool:
@@ -119,5 +123,53 @@ def test_a_stop_hands_back_the_attempts_it_cut_short(
         assert delivery.status == "pending"
         # Due again at once, not after the hold the cut-short attempt had taken.
         assert delivery.next_attempt_at <= datetime.now(UTC)
+    finally:
+        db.dispose()
+
+
+def test_a_stop_while_the_store_hands_out_deliveries_gives_them_back(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch
+) -> None:
+    # The claim runs in a thread: a stop arriving meanwhile cancels the loop's wait, not the
+    # thread, which still takes the delivery for its hold.
+    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(db)
+    claimed = threading.Event()
+    real_claim_due = outbox.claim_due
+
+    def slow_claim_due(*args: Any, **kwargs: Any) -> list[outbox.Delivery]:
+        taken = real_claim_due(*args, **kwargs)
+        if taken:
+            claimed.set()
+            time.sleep(0.5)  # the stop lands here
+        return taken
+
+    monkeypatch.setattr(outbox, "claim_due", slow_claim_due)
+    try:
+        job = new_job()
+        repo.create_job(db, new=job)
+        with db.write() as conn:
+            outbox.enqueue(
+                conn,
+                job_id=job.id,
+                url="http://receiver.test/hook",
+                event="job.succeeded",
+                payload="{}",
+                now=datetime.now(UTC),
+            )
+        settings = make_settings(webhook_allow_private=True, webhook_timeout_seconds=60)
+
+        async def scenario() -> None:
+            sender = WebhookSender(settings, db, b"secret")
+            sender.start()
+            assert await asyncio.to_thread(claimed.wait, 10)
+            (held,) = outbox.list_deliveries(db, job_id=job.id)
+            assert held.next_attempt_at > datetime.now(UTC) + timedelta(seconds=30)
+            await asyncio.wait_for(sender.stop(), 10)
+
+        asyncio.run(scenario())
+        (delivery,) = outbox.list_deliveries(db, job_id=job.id)
+        assert delivery.status == "pending"
+        assert delivery.next_attempt_at <= datetime.now(UTC)  # due again at once
     finally:
         db.dispose()

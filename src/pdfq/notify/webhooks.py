@@ -101,13 +101,17 @@ class WebhookSender:
                 await task
         # Attempts cut short have no outcome: due again now, not after their hold. (An
         # attempt that recorded its outcome meanwhile is no longer this attempt: a no-op.)
-        for delivery in interrupted:
+        await self._release(interrupted)
+        await self._client.aclose()
+        await self._trusted.aclose()
+
+    async def _release(self, taken: list[Delivery]) -> None:
+        """Give back attempts that were taken but will not be made: due again at once."""
+        for delivery in taken:
             with contextlib.suppress(PdfqError):
                 await asyncio.to_thread(
                     outbox.release, self.db, delivery=delivery, now=datetime.now(UTC)
                 )
-        await self._client.aclose()
-        await self._trusted.aclose()
 
     def wake(self) -> None:
         """Look at the outbox soon (a job ended). Call on the event loop. Wake-ups are
@@ -141,13 +145,23 @@ class WebhookSender:
         """Start the due deliveries there are free slots for; returns how long to sleep."""
         if self._free > 0:
             hold = self.settings.webhook_timeout_seconds + HOLD_MARGIN_SECONDS
-            due = await asyncio.to_thread(
-                outbox.claim_due,
-                self.db,
-                now=datetime.now(UTC),
-                hold_seconds=hold,
-                limit=self._free,
+            claiming = asyncio.ensure_future(
+                asyncio.to_thread(
+                    outbox.claim_due,
+                    self.db,
+                    now=datetime.now(UTC),
+                    hold_seconds=hold,
+                    limit=self._free,
+                )
             )
+            try:
+                due = await asyncio.shield(claiming)
+            except asyncio.CancelledError:
+                # stop() came while the store handed deliveries out: the thread takes them
+                # all the same, and none is in ``_sending`` for stop() to give back.
+                with contextlib.suppress(PdfqError):
+                    await self._release(await claiming)
+                raise
             for delivery in due:
                 self._free -= 1
                 task = asyncio.create_task(self._attempt(delivery))
