@@ -1,5 +1,5 @@
-"""Notifications on PostgreSQL: what the events trigger (migration 0007) announces, and when,
-read by a real ``LISTEN`` and by the API's own :class:`~pdfq.store.notify.Listener`."""
+"""Notifications on PostgreSQL: what the events trigger (migrations 0007 and 0009) announces,
+and when, read by a real ``LISTEN`` and by the API's own :class:`~pdfq.store.notify.Listener`."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from pdfq.domain import Options, new_id
+from pdfq.domain import ErrorCode, JobError, Options, new_id
 from pdfq.store import Database
 from pdfq.store import jobs as repo
 from pdfq.store.events import insert_events
 from pdfq.store.jobs import NewJob, PageRecord, utcnow
 from pdfq.store.migrate import upgrade
-from pdfq.store.notify import CHANNEL, Listener, publish
-from tests.helpers import downgrade, wait_until
+from pdfq.store.notify import CHANNEL, Listener, ended_job, publish
+from tests.helpers import downgrade, new_job, wait_until
 
 
 @pytest.fixture
@@ -57,10 +57,10 @@ def test_each_committed_step_is_announced_once_in_order(
 
     repo.record_progress(pg, job_id=job_id, attempt=1, pages_total=2, page_records=[page(1)])
     repo.finish(pg, job_id=job_id, attempt=1, result_index={"json": (0, 1)}, page_records=[page(2)])
-    assert heard(listening) == [
-        {"kind": "job", "data": {"job_id": job_id, "events": ["pages"]}},
-        {"kind": "job", "data": {"job_id": job_id, "events": ["pages", "succeeded"]}},
-    ]
+    progress, end = heard(listening)
+    assert progress == {"kind": "job", "data": {"job_id": job_id, "events": ["pages"]}}
+    assert end["data"].pop("job")["status"] == "succeeded"  # migration 0009: the job as it ended
+    assert end == {"kind": "job", "data": {"job_id": job_id, "events": ["pages", "succeeded"]}}
 
 
 def test_a_rolled_back_transaction_announces_nothing(
@@ -119,3 +119,61 @@ def test_the_trigger_goes_with_a_downgrade_and_comes_back(pg: Database) -> None:
     assert announcing_triggers(pg) == 0
     upgrade(pg)
     assert announcing_triggers(pg) == 1
+
+
+def shown(db: Database, job_id: str) -> str:
+    record = repo.get_job(db, job_id=job_id)
+    assert record is not None
+    return record.to_job().model_dump_json()
+
+
+@pytest.mark.parametrize("webhook", [None, "https://example.com/hook"])
+def test_an_end_carries_the_job_exactly_as_a_read_after_it_shows_it(
+    pg: Database, listening: psycopg.Connection[Any], webhook: str | None
+) -> None:
+    # A success and a failure in one statement (no webhook) and in a transaction (webhook),
+    # and a cancel: each announcement's job must equal what a read right after shows, since
+    # the long poll answers with it instead of reading (routes/jobs.py).
+    tenant = "acme"
+    done = repo.create_job(pg, new=new_job(tenant=tenant, webhook_url=webhook))[0].id
+    failed = repo.create_job(pg, new=new_job(tenant=tenant, webhook_url=webhook))[0].id
+    lost = repo.create_job(pg, new=new_job(tenant=tenant, webhook_url=webhook))[0].id
+    canceled = repo.create_job(pg, new=new_job(tenant=tenant, webhook_url=webhook))[0].id
+    for _ in range(3):
+        assert repo.claim_next(pg, owner="w", lease_seconds=60) is not None
+    repo.finish(pg, job_id=done, attempt=1, result_index={"json": (0, 1)}, page_records=[page(1)])
+    broken = JobError(code=ErrorCode.MALFORMED_PDF, message="no pages")
+    repo.finish(pg, job_id=failed, attempt=1, error=broken)
+    repo.requeue(pg, job_id=lost, attempt=1, reason="worker lost", max_attempts=1)
+    repo.cancel(pg, job_id=canceled)
+
+    notes = heard(listening)
+    ends = ((done, "succeeded"), (failed, "failed"), (lost, "failed"), (canceled, "canceled"))
+    for job_id, status in ends:
+        (data,) = [n["data"] for n in notes if n["data"]["job_id"] == job_id and "job" in n["data"]]
+        assert status in data["events"]
+        carried = ended_job(data)
+        assert carried is not None
+        assert carried[0] == tenant
+        assert carried[1].model_dump_json() == shown(pg, job_id)
+
+
+def test_an_end_too_large_to_carry_is_announced_without_the_job(
+    pg: Database, listening: psycopg.Connection[Any]
+) -> None:
+    job_id = create(pg)
+    assert repo.claim_next(pg, owner="w", lease_seconds=60) is not None
+    message = "x" * 9000  # PostgreSQL refuses payloads of 8,000 bytes or more
+    error = JobError(code=ErrorCode.MALFORMED_PDF, message=message)
+    assert repo.finish(pg, job_id=job_id, attempt=1, error=error)
+    ends = [n["data"] for n in heard(listening) if "failed" in n["data"]["events"]]
+    assert ends == [{"job_id": job_id, "events": ["failed"]}]
+    assert ended_job(ends[0]) is None
+    record = repo.get_job(pg, job_id=job_id)
+    assert record is not None
+    assert record.error_message == message  # the end committed
+
+
+def test_a_job_this_version_cannot_read_means_reading_the_store() -> None:
+    assert ended_job({"job_id": "x", "events": ["succeeded"]}) is None
+    assert ended_job({"job_id": "x", "events": ["succeeded"], "job": {"id": "x"}}) is None

@@ -108,29 +108,57 @@ class JobRecord:
         return row
 
     def to_job(self) -> Job:
-        error = (
-            JobError(code=ErrorCode(self.error_code), message=self.error_message or "")
-            if self.error_code
-            else None
-        )
-        return Job(
-            id=self.id,
-            status=self.status,
-            filename=self.filename,
-            size_bytes=self.size_bytes,
-            sha256=self.sha256,
-            input_type=self.input_type.value,
-            options=self.options,
-            progress=Progress(pages_done=self.pages_done, pages_total=self.pages_total),
-            error=error,
-            attempts=self.attempts,
-            batch_id=self.batch_id,
-            dedupe_of=self.dedupe_of,
-            created_at=self.created_at,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            expired_at=self.expired_at,
-        )
+        return public_job({name: getattr(self, name) for name in PUBLIC_COLUMNS})
+
+
+PUBLIC_COLUMNS = (
+    "id",
+    "status",
+    "filename",
+    "size_bytes",
+    "sha256",
+    "input_type",
+    "options",
+    "pages_total",
+    "pages_done",
+    "error_code",
+    "error_message",
+    "attempts",
+    "batch_id",
+    "dedupe_of",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "expired_at",
+)
+"""The columns the API shows of a job (an ending's notification carries them too: migration
+0009)."""
+
+
+def public_job(values: dict[str, Any]) -> Job:
+    """The job as the API shows it, from its :data:`PUBLIC_COLUMNS` (a record's attributes,
+    or the JSON values of a notification with its times parsed)."""
+    code = values["error_code"]
+    return Job(
+        id=values["id"],
+        status=JobStatus(values["status"]),
+        filename=values["filename"],
+        size_bytes=values["size_bytes"],
+        sha256=values["sha256"],
+        input_type=InputType(values["input_type"]).value,
+        options=Options.model_validate(values["options"]),
+        progress=Progress(pages_done=values["pages_done"], pages_total=values["pages_total"]),
+        error=JobError(code=ErrorCode(code), message=values["error_message"] or "")
+        if code
+        else None,
+        attempts=values["attempts"],
+        batch_id=values["batch_id"],
+        dedupe_of=values["dedupe_of"],
+        created_at=values["created_at"],
+        started_at=values["started_at"],
+        finished_at=values["finished_at"],
+        expired_at=values["expired_at"],
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
 On PostgreSQL the database announces every statement that adds job events (finished pages
 are events too): a trigger on ``events`` (migration 0007) sends one notification per job,
 ``{"kind": "job", "data": {"job_id": …, "events": [types]}}``, delivered when — and only if —
-the transaction commits, so listeners never hear of a change before it is visible. A job's
+the transaction commits, so listeners never hear of a change before it is visible. A job's end
+also carries the job as it ended (``"job"``, migration 0009; :func:`ended_job`), so a request
+waiting for that end answers without reading the job again. A job's
 arrival is not announced (nobody can be watching it yet). Changes without events (cancel,
 retry, delete from the API) are announced with :func:`publish`. Each API process listens on
 one connection and fans every notification out to its waiting requests. Nothing is stored: a
@@ -15,13 +17,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from sqlalchemy import text
 
+from pdfq.domain import Job
 from pdfq.store.db import Database
+from pdfq.store.jobs import public_job
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +52,28 @@ def publish(db: Database, kind: str, data: dict[str, Any]) -> None:
             conn.commit()
     except Exception as exc:  # notifications are best effort; the store stays the truth
         log.warning("could not publish a notification", error=str(exc))
+
+
+_TIMES = ("created_at", "started_at", "finished_at", "expired_at")
+
+
+def ended_job(data: Mapping[str, Any]) -> tuple[str, Job] | None:
+    """The job an ending's notification carries, with its tenant; ``None`` when it carries
+    none (or one this version cannot read: the caller then reads the store)."""
+    values = data.get("job")
+    if not isinstance(values, dict):
+        return None
+    try:
+        times = {
+            name: datetime.fromisoformat(values[name]).replace(tzinfo=UTC)
+            if values[name] is not None
+            else None
+            for name in _TIMES
+        }
+        return values["tenant"], public_job({**values, **times})
+    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError included
+        log.warning("unreadable job in a notification", error=str(exc))
+        return None
 
 
 class Listener:

@@ -19,6 +19,7 @@ from pdfq.domain import Job, JobPage, JobStatus, new_id
 from pdfq.errors import Conflict, Expired, NotFound
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import JobRecord
+from pdfq.store.notify import ended_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -201,6 +202,9 @@ async def get_job(
             # A lost notification (another API process, a restart) costs at most a second.
             note = await subscription.get(min(remaining, 1.0))
             if note is None or may_have_ended(note):
+                ended = ended_job(note[1]) if note is not None else None
+                if ended is not None and ended[0] == record.tenant:
+                    return job_response(ended[1])  # as the ending statement left it
                 record = await load_job(services, record.id, record.tenant)
     return job_response(record.to_job())
 

@@ -1,0 +1,95 @@
+"""The long poll of the distributed shape against the real PostgreSQL and Redis: the API in
+this process, the test in the worker's place. A job's end reaches the waiting request by
+PostgreSQL's ``NOTIFY``, which carries the job as it ended (migration 0009), so the request
+answers without reading the job again, unless the announcement could not carry it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from pdfq.api.routes import jobs as routes
+from pdfq.api.services import Services
+from pdfq.domain import ErrorCode, JobError
+from pdfq.store import Database
+from pdfq.store import jobs as repo
+from tests import samples
+from tests.helpers import page_record, submit, wait_until
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The job ids the routes read from the store, in order."""
+    done: list[str] = []
+    load = routes.load_job
+
+    async def counted(services: Services, job_id: str, tenant: str) -> repo.JobRecord:
+        done.append(job_id)
+        return await load(services, job_id, tenant)
+
+    monkeypatch.setattr(routes, "load_job", counted)
+    return done
+
+
+def waiting(client: TestClient, job_id: str) -> tuple[threading.Thread, list[httpx.Response]]:
+    """A long poll of the job on a thread of its own, once the API holds it."""
+    answers: list[httpx.Response] = []
+    poll = threading.Thread(
+        target=lambda: answers.append(client.get(f"/v1/jobs/{job_id}", params={"wait": 20}))
+    )
+    poll.start()
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    wait_until(lambda: services.events.watched_jobs == 1)
+    return poll, answers
+
+
+def end(pg: Database, job_id: str, error: JobError | None) -> None:
+    claim = repo.claim_next(pg, owner="test", lease_seconds=60)
+    assert claim is not None
+    assert claim.job_id == job_id
+    index = None if error else {"json": (0, 1)}
+    pages = [] if error else [page_record(1)]
+    assert repo.finish(
+        pg, job_id=job_id, attempt=1, error=error, result_index=index, page_records=pages
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "reads_after_the_end"),
+    [
+        (None, 0),
+        (JobError(code=ErrorCode.MALFORMED_PDF, message="no pages"), 0),
+        # Too long for an 8,000-byte notification: announced without the job, so read.
+        (JobError(code=ErrorCode.MALFORMED_PDF, message="x" * 9000), 1),
+    ],
+)
+def test_a_waiting_request_answers_from_the_announced_end(
+    make_client: Callable[..., TestClient],
+    pg_url: str,
+    pg: Database,
+    redis_url: str,
+    reads: list[str],
+    error: JobError | None,
+    reads_after_the_end: int,
+) -> None:
+    client = make_client(database_url=pg_url, queue="celery", broker_url=redis_url, dedupe=False)
+    job_id = submit(client, samples.text_pdf(pages=1)).json()["id"]
+    poll, answers = waiting(client, job_id)
+    assert reads == [job_id]  # the poll's first read, before the end
+
+    end(pg, job_id, error)
+    poll.join(20)
+    assert not poll.is_alive()
+    (answer,) = answers
+    assert answer.status_code == 200
+    waited: dict[str, Any] = answer.json()
+    assert waited["status"] == ("failed" if error else "succeeded")
+    assert len(reads) == 1 + reads_after_the_end
+    assert waited == client.get(f"/v1/jobs/{job_id}").json()  # what a read shows, exactly
