@@ -3,8 +3,12 @@ disk: the test S3 server is no performance reference), against the embedded shap
 
 1. Small documents: one-page PDFs from 32 concurrent clients, upload → succeeded, on the
    distributed shape and then the embedded one (same client, same documents); reports submit
-   p50/p99, documents per second and their ratio, and the overhead per job (CPU time of the
-   API and workers per job minus the extraction itself).
+   p50/p99, documents per second and their ratio, and the CPU per job of the API and workers.
+   Then, with both shapes up, one client sends one document at a time to each in turn: the
+   upload-to-succeeded time minus the extraction alone is the overhead per job. Alternating
+   pairs taken milliseconds apart share the machine's speed of the moment, which on these
+   shared machines swings by half within minutes; their median difference is the cost of
+   distribution itself.
 2. Fan-out: a 1,000-page PDF on one worker process, then on two.
 
     .venv/bin/python -m bench.distributed [--docs 5000] [--pages 1000] [--concurrency N]
@@ -148,17 +152,32 @@ async def small_docs(url: str, data: bytes, docs: int, clients: int) -> tuple[fl
     return docs / (time.perf_counter() - started), submits
 
 
-def latency(url: str, data: bytes, docs: int = 200) -> float:
-    """Median upload-to-succeeded time of one client submitting one document at a time."""
-    times: list[float] = []
+async def _one_job(session: aiohttp.ClientSession, data: bytes) -> float:
+    started = time.perf_counter()
+    job = await wait_done(session, (await submit(session, data))["id"])
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"job failed: {job}")
+    return time.perf_counter() - started
 
-    async def one(session: aiohttp.ClientSession, i: int) -> None:
-        started = time.perf_counter()
-        await wait_done(session, (await submit(session, data, f"{i}.pdf"))["id"])
-        times.append(time.perf_counter() - started)
 
-    asyncio.run(run_clients(docs, 1, one, url))
-    return median(times)
+async def paired_latency(
+    first: str, second: str, data: bytes, docs: int = 300, warm_up: int = 30
+) -> tuple[list[float], list[float]]:
+    """Upload-to-succeeded times of one client sending one document at a time to each server
+    in turn (which one goes first alternates), after ``warm_up`` documents to each."""
+    times: tuple[list[float], list[float]] = ([], [])
+    async with (
+        aiohttp.ClientSession(first) as one,
+        aiohttp.ClientSession(second) as two,
+    ):
+        for session in (one, two):
+            for _ in range(warm_up):
+                await _one_job(session, data)
+        for i in range(docs):
+            order = ((one, times[0]), (two, times[1]))
+            for session, taken in order if i % 2 == 0 else order[::-1]:
+                taken.append(await _one_job(session, data))
+    return times
 
 
 def measure(
@@ -174,11 +193,7 @@ def measure(
 async def one_document(url: str, data: bytes) -> float:
     timeout = aiohttp.ClientTimeout(total=1800)
     async with aiohttp.ClientSession(url, timeout=timeout) as session:
-        started = time.perf_counter()
-        job = await wait_done(session, (await submit(session, data))["id"])
-        if job["status"] != "succeeded":
-            raise RuntimeError(job)
-        return time.perf_counter() - started
+        return await _one_job(session, data)
 
 
 def main() -> None:
@@ -206,17 +221,23 @@ def main() -> None:
     if not args.skip_small:
         data = text_pdf(pages=1, words_per_page=200)
         raw_ms = raw_loop_seconds_per_doc(data) * 1000
-        with distributed(args.concurrency or cores) as (url, pids):
-            d_rate, d_submits, d_cpu = measure(url, pids, data, args.docs, args.clients)
-            d_latency = latency(url, data)
-        with server(PDFQ_WORKERS=str(cores)) as (url, api):
-            e_rate, e_submits, e_cpu = measure(url, [api.pid], data, args.docs, args.clients)
-            e_latency = latency(url, data)
+        with distributed(args.concurrency or cores) as (d_url, pids):
+            d_rate, d_submits, d_cpu = measure(d_url, pids, data, args.docs, args.clients)
+            # The distributed shape stays up (idle: its sweeper, and the vacuum stand-in every
+            # few seconds) while the embedded one is loaded, for the paired latencies below,
+            # taken on both after their load.
+            with server(PDFQ_WORKERS=str(cores)) as (e_url, api):
+                e_rate, e_submits, e_cpu = measure(e_url, [api.pid], data, args.docs, args.clients)
+                d_times, e_times = asyncio.run(paired_latency(d_url, e_url, data))
+        d_latency, e_latency = median(d_times), median(e_times)
+        extra = median([d - e for d, e in zip(d_times, e_times, strict=True)])
         print(
-            f"one client, one document at a time: upload-to-succeeded median "
-            f"distributed {d_latency * 1000:.1f} ms, embedded {e_latency * 1000:.1f} ms; "
-            f"extraction alone {raw_ms:.1f} ms: per-job overhead distributed "
-            f"{d_latency * 1000 - raw_ms:.1f} ms, embedded {e_latency * 1000 - raw_ms:.1f} ms"
+            f"one client, one document at a time, to each shape in turn ({len(d_times)} each): "
+            f"upload-to-succeeded median distributed {d_latency * 1000:.1f} ms, embedded "
+            f"{e_latency * 1000:.1f} ms; extraction alone {raw_ms:.1f} ms: per-job overhead "
+            f"distributed {d_latency * 1000 - raw_ms:.1f} ms, embedded "
+            f"{e_latency * 1000 - raw_ms:.1f} ms; distributed minus embedded, median of the "
+            f"pairs {extra * 1000:+.1f} ms"
         )
         for label, rate, submits, cpu in (
             ("distributed", d_rate, d_submits, d_cpu),

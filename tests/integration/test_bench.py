@@ -1,8 +1,9 @@
 """The benchmark tools still run: the worker-overhead benchmark end to end, on a tiny input,
-and the distributed benchmark's stand-in for autovacuum."""
+the distributed benchmark's stand-in for autovacuum and its paired single-job latencies."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -10,12 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from bench import distributed
+from bench.harness import server
 from sqlalchemy import text
 
 from pdfq.store import Database
 from pdfq.store.migrate import autovacuum_off
+from tests import samples
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,3 +66,16 @@ def test_the_distributed_benchmark_vacuums_where_autovacuum_is_off(
     # Where autovacuum runs, the benchmark leaves the tables to it.
     off = autovacuum_off(pg)
     assert dict(vacuumed) == {"jobs": off, "chunks": off}
+
+
+@pytest.mark.slow
+def test_paired_latencies_alternate_between_two_running_servers() -> None:
+    with server(PDFQ_WORKERS="1") as (first, _), server(PDFQ_WORKERS="1") as (second, _):
+        times = asyncio.run(
+            distributed.paired_latency(first, second, samples.text_pdf(pages=1), 4, warm_up=1)
+        )
+        jobs = [httpx.get(f"{url}/v1/jobs").json()["items"] for url in (first, second)]
+    assert [len(t) for t in times] == [4, 4]
+    assert all(0 < t < 30 for t in (*times[0], *times[1]))
+    assert [len(j) for j in jobs] == [5, 5]  # warm-up and measured, each on its own server
+    assert all(job["status"] == "succeeded" for j in jobs for job in j)
