@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import structlog
 from structlog.testing import capture_logs
 
-from pdfq.store import Database, upgrade, warn_if_autovacuum_off
+from pdfq.store import Database, migrate, upgrade, warn_if_autovacuum_off
 from pdfq.store.migrate import autovacuum_off
 from tests.helpers import downgrade
 
@@ -43,7 +45,12 @@ def test_the_check_reads_the_servers_setting(pg: Database) -> None:
     assert autovacuum_off(pg) is server_off
 
 
-def test_start_warns_where_autovacuum_cannot_run(pg_url: str) -> None:
+def test_start_warns_where_autovacuum_cannot_run(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The app's logging caches each logger on first use, and capture_logs cannot see a cached
+    # one: an app started earlier in this process on PostgreSQL has used this one already.
+    monkeypatch.setattr(migrate, "log", structlog.get_logger(migrate.__name__))
     # Autovacuum also needs the activity counters; a superuser may switch them off per session,
     # which shows the warning without touching the server's configuration.
     db = Database(f"{pg_url}?options=-c%20track_counts%3Doff")
