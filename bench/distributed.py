@@ -43,6 +43,7 @@ from bench.harness import (
     scratch_folder,
     server,
     submit,
+    timed_job,
     wait_done,
 )
 from bench.small_docs import raw_loop_seconds_per_doc
@@ -152,14 +153,6 @@ async def small_docs(url: str, data: bytes, docs: int, clients: int) -> tuple[fl
     return docs / (time.perf_counter() - started), submits
 
 
-async def _one_job(session: aiohttp.ClientSession, data: bytes) -> float:
-    started = time.perf_counter()
-    job = await wait_done(session, (await submit(session, data))["id"])
-    if job["status"] != "succeeded":
-        raise RuntimeError(f"job failed: {job}")
-    return time.perf_counter() - started
-
-
 async def paired_latency(
     first: str, second: str, data: bytes, docs: int = 300, warm_up: int = 30
 ) -> tuple[list[float], list[float]]:
@@ -172,11 +165,11 @@ async def paired_latency(
     ):
         for session in (one, two):
             for _ in range(warm_up):
-                await _one_job(session, data)
+                await timed_job(session, data)
         for i in range(docs):
             order = ((one, times[0]), (two, times[1]))
             for session, taken in order if i % 2 == 0 else order[::-1]:
-                taken.append(await _one_job(session, data))
+                taken.append(await timed_job(session, data))
     return times
 
 
@@ -193,7 +186,7 @@ def measure(
 async def one_document(url: str, data: bytes) -> float:
     timeout = aiohttp.ClientTimeout(total=1800)
     async with aiohttp.ClientSession(url, timeout=timeout) as session:
-        return await _one_job(session, data)
+        return await timed_job(session, data)
 
 
 def main() -> None:

@@ -222,5 +222,14 @@ async def wait_done(session: aiohttp.ClientSession, job_id: str) -> dict[str, An
             return job
 
 
+async def timed_job(session: aiohttp.ClientSession, data: bytes, name: str = "doc.pdf") -> float:
+    """Seconds from the upload to ``succeeded`` (long poll); a job that ends otherwise raises."""
+    started = time.perf_counter()
+    job = await wait_done(session, (await submit(session, data, name))["id"])
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"job failed: {job}")
+    return time.perf_counter() - started
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)

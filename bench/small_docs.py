@@ -25,8 +25,7 @@ from bench.harness import (
     report_file_creation,
     run_clients,
     server,
-    submit,
-    wait_done,
+    timed_job,
 )
 from pdfq.extract.document import extract_document
 
@@ -47,11 +46,7 @@ async def one_run(url: str, data: bytes, docs: int, clients: int) -> tuple[float
     latencies: list[float] = []
 
     async def one(session: aiohttp.ClientSession, i: int) -> None:
-        started = time.perf_counter()
-        job = await wait_done(session, (await submit(session, data, f"{i}.pdf"))["id"])
-        if job["status"] != "succeeded":
-            raise RuntimeError(f"job failed: {job}")
-        latencies.append(time.perf_counter() - started)
+        latencies.append(await timed_job(session, data, f"{i}.pdf"))
 
     started = time.perf_counter()
     await run_clients(docs, clients, one, url)
