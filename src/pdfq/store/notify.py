@@ -5,8 +5,8 @@ are events too): a trigger on ``events`` (migration 0007) sends one notification
 ``{"kind": "job", "data": {"job_id": …, "events": [types]}}``, delivered when — and only if —
 the transaction commits, so listeners never hear of a change before it is visible. A job's end
 also carries the job as it ended (``"job"``, migration 0009; :func:`ended_job`), so a request
-waiting for that end answers without reading the job again. A job's
-arrival is not announced (nobody can be watching it yet). Changes without events (cancel,
+waiting for that end answers without reading the job again. A job's arrival is not announced
+(nobody can be watching it yet). Changes without events (cancel,
 retry, delete from the API) are announced with :func:`publish`. Each API process listens on
 one connection and fans every notification out to its waiting requests. Nothing is stored: a
 missed notification only delays a watcher until it re-reads the store (long polls re-read
@@ -26,7 +26,7 @@ from sqlalchemy import text
 
 from pdfq.domain import Job
 from pdfq.store.db import Database
-from pdfq.store.jobs import public_job
+from pdfq.store.jobs import PUBLIC_COLUMNS, public_job
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +54,7 @@ def publish(db: Database, kind: str, data: dict[str, Any]) -> None:
         log.warning("could not publish a notification", error=str(exc))
 
 
-_TIMES = ("created_at", "started_at", "finished_at", "expired_at")
+_TIMES = tuple(name for name in PUBLIC_COLUMNS if name.endswith("_at"))  # JSON text, UTC
 
 
 def ended_job(data: Mapping[str, Any]) -> tuple[str, Job] | None:
