@@ -6,21 +6,44 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from pdfq.config import Settings
-from pdfq.domain import Options, new_id
 from pdfq.notify.webhooks import WebhookSender
 from pdfq.store import Database, upgrade
 from pdfq.store import jobs as repo
 from pdfq.store import webhooks as outbox
-from pdfq.store.jobs import NewJob
 from tests.helpers import new_job
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Database]:
+    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+def pending_delivery(db: Database) -> str:
+    """A job with one webhook delivery due now; returns the job's id."""
+    job = new_job()
+    repo.create_job(db, new=job)
+    with db.write() as conn:
+        outbox.enqueue(
+            conn,
+            job_id=job.id,
+            url="http://receiver.test/hook",
+            event="job.succeeded",
+            payload="{}",
+            now=datetime.now(UTC),
+        )
+    return job.id
 
 
 async def _cancel_while_woken(sender: WebhookSender) -> bool:
@@ -43,49 +66,35 @@ async def _cancel_while_woken(sender: WebhookSender) -> bool:
 
 
 def test_a_stop_racing_a_wake_up_still_ends_the_loop(
-    make_settings: Callable[..., Settings], tmp_path: Path
+    make_settings: Callable[..., Settings], store: Database
 ) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(db)
-    try:
+    async def scenario() -> bool:
+        sender = WebhookSender(make_settings(), store, b"secret")
+        try:
+            return await _cancel_while_woken(sender)
+        finally:
+            await sender.stop()
 
-        async def scenario() -> bool:
-            sender = WebhookSender(make_settings(), db, b"secret")
-            try:
-                return await _cancel_while_woken(sender)
-            finally:
-                await sender.stop()
-
-        assert asyncio.run(scenario()), "the sender's loop survived its cancellation"
-    finally:
-        db.dispose()
+    assert asyncio.run(scenario()), "the sender's loop survived its cancellation"
 
 
 def test_repeated_start_and_stop_never_hangs(
-    make_settings: Callable[..., Settings], tmp_path: Path
+    make_settings: Callable[..., Settings], store: Database
 ) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(db)
-    try:
+    async def scenario() -> None:
+        for _ in range(20):
+            sender = WebhookSender(make_settings(), store, b"secret")
+            sender.start()
+            sender.wake()
+            await asyncio.sleep(0.01)
+            await asyncio.wait_for(sender.stop(), 5)
 
-        async def scenario() -> None:
-            for _ in range(20):
-                sender = WebhookSender(make_settings(), db, b"secret")
-                sender.start()
-                sender.wake()
-                await asyncio.sleep(0.01)
-                await asyncio.wait_for(sender.stop(), 5)
-
-        asyncio.run(scenario())
-    finally:
-        db.dispose()
+    asyncio.run(scenario())
 
 
 def test_a_stop_hands_back_the_attempts_it_cut_short(
-    make_settings: Callable[..., Settings], tmp_path: Path
+    make_settings: Callable[..., Settings], store: Database
 ) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(db)
     called = asyncio.Event()
 
     async def never_answers(_request: httpx.Request) -> httpx.Response:
@@ -93,47 +102,30 @@ def test_a_stop_hands_back_the_attempts_it_cut_short(
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
 
-    try:
-        job = NewJob(
-            id=new_id(), filename="a.pdf", size_bytes=1, sha256="0" * 64, options=Options()
-        )
-        repo.create_job(db, new=job)
-        with db.write() as conn:
-            outbox.enqueue(
-                conn,
-                job_id=job.id,
-                url="http://receiver.test/hook",
-                event="job.succeeded",
-                payload="{}",
-                now=datetime.now(UTC),
-            )
-        settings = make_settings(webhook_allow_private=True, webhook_timeout_seconds=60)
+    job_id = pending_delivery(store)
+    settings = make_settings(webhook_allow_private=True, webhook_timeout_seconds=60)
 
-        async def scenario() -> None:
-            transport = httpx.MockTransport(never_answers)
-            sender = WebhookSender(settings, db, b"secret", transport=transport)
-            sender.start()
-            await asyncio.wait_for(called.wait(), 10)  # the attempt is in flight, held ~60 s
-            (held,) = outbox.list_deliveries(db, job_id=job.id)
-            assert held.next_attempt_at > datetime.now(UTC) + timedelta(seconds=30)
-            await asyncio.wait_for(sender.stop(), 10)
+    async def scenario() -> None:
+        transport = httpx.MockTransport(never_answers)
+        sender = WebhookSender(settings, store, b"secret", transport=transport)
+        sender.start()
+        await asyncio.wait_for(called.wait(), 10)  # the attempt is in flight, held ~60 s
+        (held,) = outbox.list_deliveries(store, job_id=job_id)
+        assert held.next_attempt_at > datetime.now(UTC) + timedelta(seconds=30)
+        await asyncio.wait_for(sender.stop(), 10)
 
-        asyncio.run(scenario())
-        (delivery,) = outbox.list_deliveries(db, job_id=job.id)
-        assert delivery.status == "pending"
-        # Due again at once, not after the hold the cut-short attempt had taken.
-        assert delivery.next_attempt_at <= datetime.now(UTC)
-    finally:
-        db.dispose()
+    asyncio.run(scenario())
+    (delivery,) = outbox.list_deliveries(store, job_id=job_id)
+    assert delivery.status == "pending"
+    # Due again at once, not after the hold the cut-short attempt had taken.
+    assert delivery.next_attempt_at <= datetime.now(UTC)
 
 
 def test_a_stop_while_the_store_hands_out_deliveries_gives_them_back(
-    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch
+    make_settings: Callable[..., Settings], store: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The claim runs in a thread: a stop arriving meanwhile cancels the loop's wait, not the
     # thread, which still takes the delivery for its hold.
-    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(db)
     claimed = threading.Event()
     real_claim_due = outbox.claim_due
 
@@ -145,31 +137,18 @@ def test_a_stop_while_the_store_hands_out_deliveries_gives_them_back(
         return taken
 
     monkeypatch.setattr(outbox, "claim_due", slow_claim_due)
-    try:
-        job = new_job()
-        repo.create_job(db, new=job)
-        with db.write() as conn:
-            outbox.enqueue(
-                conn,
-                job_id=job.id,
-                url="http://receiver.test/hook",
-                event="job.succeeded",
-                payload="{}",
-                now=datetime.now(UTC),
-            )
-        settings = make_settings(webhook_allow_private=True, webhook_timeout_seconds=60)
+    job_id = pending_delivery(store)
+    settings = make_settings(webhook_allow_private=True, webhook_timeout_seconds=60)
 
-        async def scenario() -> None:
-            sender = WebhookSender(settings, db, b"secret")
-            sender.start()
-            assert await asyncio.to_thread(claimed.wait, 10)
-            (held,) = outbox.list_deliveries(db, job_id=job.id)
-            assert held.next_attempt_at > datetime.now(UTC) + timedelta(seconds=30)
-            await asyncio.wait_for(sender.stop(), 10)
+    async def scenario() -> None:
+        sender = WebhookSender(settings, store, b"secret")
+        sender.start()
+        assert await asyncio.to_thread(claimed.wait, 10)
+        (held,) = outbox.list_deliveries(store, job_id=job_id)
+        assert held.next_attempt_at > datetime.now(UTC) + timedelta(seconds=30)
+        await asyncio.wait_for(sender.stop(), 10)
 
-        asyncio.run(scenario())
-        (delivery,) = outbox.list_deliveries(db, job_id=job.id)
-        assert delivery.status == "pending"
-        assert delivery.next_attempt_at <= datetime.now(UTC)  # due again at once
-    finally:
-        db.dispose()
+    asyncio.run(scenario())
+    (delivery,) = outbox.list_deliveries(store, job_id=job_id)
+    assert delivery.status == "pending"
+    assert delivery.next_attempt_at <= datetime.now(UTC)  # due again at once
