@@ -198,6 +198,21 @@ def test_a_repeated_file_reuses_the_earlier_result_at_once(make_client) -> None:
     assert wait_job(client, fresh["id"])["status"] == "succeeded"
 
 
+def test_a_job_answered_from_an_earlier_one_is_not_expected_to_end(make_client) -> None:
+    client = make_client()
+    events = client.app.state.services.events
+    pdf = samples.text_pdf(pages=1)
+    first = submit(client, pdf).json()["id"]
+    assert wait_job(client, first)["status"] == "succeeded"
+    again = submit(client, pdf).json()
+    assert again["status"] == "succeeded"
+    # No end will be announced for it: a long poll must read it instead of waiting.
+    assert not events.not_ended(again["id"], "default")
+    queued = submit(client, pdf, dedupe="false").json()["id"]
+    assert wait_job(client, queued)["status"] == "succeeded"
+    assert not events.not_ended(queued, "default")  # its end cleared the mark
+
+
 def test_dedupe_can_be_turned_off_for_the_server(make_client) -> None:
     client = make_client(dedupe=False)
     pdf = samples.report_pdf()

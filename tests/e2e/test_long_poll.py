@@ -1,11 +1,14 @@
 """The long poll of the distributed shape against the real PostgreSQL and Redis: the API in
 this process, the test in the worker's place. A job's end reaches the waiting request by
 PostgreSQL's ``NOTIFY``, which carries the job as it ended (migration 0009), so the request
-answers without reading the job again, unless the announcement could not carry it."""
+answers without reading the job again, unless the announcement could not carry it. A poll
+that comes right after the upload does not read the job before its end either: the API
+created it moments ago and has seen no end since."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -82,7 +85,7 @@ def test_a_waiting_request_answers_from_the_announced_end(
     client = make_client(database_url=pg_url, queue="celery", broker_url=redis_url, dedupe=False)
     job_id = submit(client, samples.text_pdf(pages=1)).json()["id"]
     poll, answers = waiting(client, job_id)
-    assert reads == [job_id]  # the poll's first read, before the end
+    assert reads == []  # created here moments ago, no end seen: nothing to read yet
 
     end(pg, job_id, error)
     poll.join(20)
@@ -91,5 +94,41 @@ def test_a_waiting_request_answers_from_the_announced_end(
     assert answer.status_code == 200
     waited: dict[str, Any] = answer.json()
     assert waited["status"] == ("failed" if error else "succeeded")
-    assert len(reads) == 1 + reads_after_the_end
+    assert len(reads) == reads_after_the_end
     assert waited == client.get(f"/v1/jobs/{job_id}").json()  # what a read shows, exactly
+
+
+def test_a_poll_after_the_announced_end_reads_the_job_and_answers_at_once(
+    make_client: Callable[..., TestClient],
+    pg_url: str,
+    pg: Database,
+    redis_url: str,
+    reads: list[str],
+) -> None:
+    client = make_client(database_url=pg_url, queue="celery", broker_url=redis_url, dedupe=False)
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    job_id = submit(client, samples.text_pdf(pages=1)).json()["id"]
+    assert services.events.not_ended(job_id, "default")
+    end(pg, job_id, None)
+    # The announcement clears the mark even though nobody was waiting then.
+    wait_until(lambda: not services.events.not_ended(job_id, "default"))
+
+    started = time.monotonic()
+    answer = client.get(f"/v1/jobs/{job_id}", params={"wait": 20})
+    assert time.monotonic() - started < 0.9  # not the one-second re-read of a missed end
+    assert answer.json()["status"] == "succeeded"
+    assert reads == [job_id]
+
+
+def test_a_poll_that_runs_out_reads_the_job_it_skipped(
+    make_client: Callable[..., TestClient],
+    pg_url: str,
+    redis_url: str,
+    reads: list[str],
+) -> None:
+    client = make_client(database_url=pg_url, queue="celery", broker_url=redis_url, dedupe=False)
+    job_id = submit(client, samples.text_pdf(pages=1)).json()["id"]
+    answer = client.get(f"/v1/jobs/{job_id}", params={"wait": 0.3})
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "queued"
+    assert reads == [job_id]  # once, when the wait ran out

@@ -144,10 +144,14 @@ async def submit_job(
             secret=services.secrets.encrypt(password) if password else None,
             idempotency_key=idempotency_key,
         )
+        services.events.expect_end(job_id, principal.tenant)  # before its end can be notified
         record, created = await blocking(admit, services, new)
     except BaseException:
+        services.events.forget(job_id)
         await blocking(services.blobs.delete_prefix, job_id)
         raise
+    if record.status.is_terminal or not created:  # answered from an earlier job
+        services.events.forget(job_id)
     if not created:  # the same idempotency key raced in: keep the first job only
         await blocking(services.blobs.delete_prefix, job_id)
         return _replayed(record)
@@ -192,10 +196,16 @@ async def get_job(
     if not wait:
         return job_response((await load_job(services, job_id, principal.tenant)).to_job())
     deadline = time.monotonic() + wait
+    tenant = principal.tenant
     # Subscribe before reading, so an end between the read and the wait is not missed.
     async with services.events.subscribe(job_id) as subscription:
-        record = await load_job(services, job_id, principal.tenant)
-        while not record.status.is_terminal:
+        # A job created here moments ago with no end seen since is not worth reading yet.
+        record = (
+            None
+            if services.events.not_ended(job_id, tenant)
+            else await load_job(services, job_id, tenant)
+        )
+        while record is None or not record.status.is_terminal:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -203,9 +213,11 @@ async def get_job(
             note = await subscription.get(min(remaining, 1.0))
             if note is None or may_have_ended(note):
                 ended = ended_job(note[1]) if note is not None else None
-                if ended is not None and ended[0] == record.tenant:
+                if ended is not None and ended[0] == tenant:
                     return job_response(ended[1])  # as the ending statement left it
-                record = await load_job(services, record.id, record.tenant)
+                record = await load_job(services, job_id, tenant)
+    if record is None:  # still running when the wait ran out
+        record = await load_job(services, job_id, tenant)
     return job_response(record.to_job())
 
 
