@@ -173,7 +173,7 @@ class LiveServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
 
-    def start(self, timeout: float = 30.0) -> LiveServer:
+    def start(self, timeout: float = 60.0) -> LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -193,6 +193,8 @@ class LiveServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # Not left running: the next test would fail on its ResourceWarning instead.
+        self.kill_group()
         raise RuntimeError(f"server not ready: {self.log_path.read_text()[-3000:]}")
 
     def client(self, **kwargs: Any) -> httpx.Client:

@@ -132,3 +132,14 @@ def test_a_poll_that_runs_out_reads_the_job_it_skipped(
     assert answer.status_code == 200
     assert answer.json()["status"] == "queued"
     assert reads == [job_id]  # once, when the wait ran out
+
+
+def test_jobs_are_not_marked_where_no_end_is_announced(
+    make_client: Callable[..., TestClient], redis_url: str
+) -> None:
+    # Celery with SQLite: nothing carries a job's end to the API, so a poll must read first.
+    client = make_client(queue="celery", broker_url=redis_url, dedupe=False)
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    assert not services.queue.announces_ends
+    job_id = submit(client, samples.text_pdf(pages=1)).json()["id"]
+    assert not services.events.not_ended(job_id, "default")

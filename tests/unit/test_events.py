@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import OrderedDict, defaultdict
+from typing import Any
 
 import pytest
 
 from pdfq.api import events as hub
-from pdfq.api.events import JobEvents
+from pdfq.api.events import JobEvents, Subscription
 
 
 def test_a_job_created_here_is_expected_to_end_for_its_own_tenant_only() -> None:
@@ -77,3 +79,32 @@ async def test_an_end_notified_from_a_thread_reaches_a_request_that_trusted_the_
         note = await subscription.get(5.0)
     assert note == ("job", {"job_id": "j1", "status": "succeeded"})
     assert not events.not_ended("j1", "acme")
+
+
+def test_an_end_clears_the_mark_before_looking_for_watchers() -> None:
+    """The order a request relies on when it subscribes, then trusts a mark it still finds:
+    had ``publish`` looked for watchers first, it could miss that request and then clear the
+    mark, leaving the request waiting for an end already gone by."""
+    steps: list[str] = []
+
+    class Marks(OrderedDict[str, tuple[str, float]]):
+        def pop(self, *args: Any) -> Any:
+            steps.append("mark cleared")
+            return super().pop(*args)
+
+    class Watchers(defaultdict[str, set[Subscription]]):
+        def __contains__(self, job_id: object) -> bool:
+            steps.append("watchers looked up")
+            return super().__contains__(job_id)
+
+    loop = asyncio.new_event_loop()
+    try:
+        events = JobEvents()
+        events.bind(loop)
+        events._fresh = Marks()
+        events._subscribers = Watchers(set)
+        events.expect_end("j1", "acme")
+        events.publish("job", {"job_id": "j1", "status": "succeeded"})
+    finally:
+        loop.close()
+    assert steps == ["mark cleared", "watchers looked up"]

@@ -19,6 +19,9 @@ Notify = Callable[[str, dict[str, Any]], None]
 
 
 class Queue(Protocol):
+    announces_ends: bool
+    """Whether the end of every job reaches ``notify`` (a message lost on the way aside)."""
+
     def start(self) -> None:
         """Begin dispatching (and, for the local kind, start the worker processes)."""
         ...

@@ -285,6 +285,8 @@ class CeleryQueue:
         self.db = db
         self.app = create_celery(settings)
         self._listener = bus.Listener(db, notify) if notify and not db.is_sqlite else None
+        # Ends reach the API through PostgreSQL's NOTIFY; SQLite has no such channel.
+        self.announces_ends = self._listener is not None
         self._sweeper = SweeperThread(
             settings, db, self.sender(self.app), lambda: backlog(self.app)
         )

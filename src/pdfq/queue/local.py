@@ -79,6 +79,7 @@ class LocalQueue:
         self.settings = settings
         self.db = db
         self._notify = notify
+        self.announces_ends = notify is not None
         self._mp = multiprocessing.get_context("forkserver")
         self._mp.set_forkserver_preload(["pdfq.worker.child"])
         self._workers: list[_Worker] = []

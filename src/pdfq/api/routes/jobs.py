@@ -144,7 +144,8 @@ async def submit_job(
             secret=services.secrets.encrypt(password) if password else None,
             idempotency_key=idempotency_key,
         )
-        services.events.expect_end(job_id, principal.tenant)  # before its end can be notified
+        if services.queue.announces_ends:  # marked before its end can be notified
+            services.events.expect_end(job_id, principal.tenant)
         record, created = await blocking(admit, services, new)
     except BaseException:
         services.events.forget(job_id)
