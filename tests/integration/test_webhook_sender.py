@@ -46,6 +46,20 @@ def pending_delivery(db: Database) -> str:
     return job.id
 
 
+def assert_held(db: Database, job_id: str) -> None:
+    """The job's delivery is taken for an attempt (due again only after a long hold)."""
+    (held,) = outbox.list_deliveries(db, job_id=job_id)
+    assert held.next_attempt_at > datetime.now(UTC) + timedelta(seconds=30)
+
+
+def assert_given_back(db: Database, job_id: str) -> None:
+    """The job's delivery is pending and due again at once, not after the hold of the
+    attempt a stop cut short."""
+    (delivery,) = outbox.list_deliveries(db, job_id=job_id)
+    assert delivery.status == "pending"
+    assert delivery.next_attempt_at <= datetime.now(UTC)
+
+
 async def _cancel_while_woken(sender: WebhookSender) -> bool:
     """Whether the sender's loop ended after one cancellation."""
 
@@ -110,15 +124,11 @@ def test_a_stop_hands_back_the_attempts_it_cut_short(
         sender = WebhookSender(settings, store, b"secret", transport=transport)
         sender.start()
         await asyncio.wait_for(called.wait(), 10)  # the attempt is in flight, held ~60 s
-        (held,) = outbox.list_deliveries(store, job_id=job_id)
-        assert held.next_attempt_at > datetime.now(UTC) + timedelta(seconds=30)
+        assert_held(store, job_id)
         await asyncio.wait_for(sender.stop(), 10)
 
     asyncio.run(scenario())
-    (delivery,) = outbox.list_deliveries(store, job_id=job_id)
-    assert delivery.status == "pending"
-    # Due again at once, not after the hold the cut-short attempt had taken.
-    assert delivery.next_attempt_at <= datetime.now(UTC)
+    assert_given_back(store, job_id)
 
 
 def test_a_stop_while_the_store_hands_out_deliveries_gives_them_back(
@@ -144,11 +154,8 @@ def test_a_stop_while_the_store_hands_out_deliveries_gives_them_back(
         sender = WebhookSender(settings, store, b"secret")
         sender.start()
         assert await asyncio.to_thread(claimed.wait, 10)
-        (held,) = outbox.list_deliveries(store, job_id=job_id)
-        assert held.next_attempt_at > datetime.now(UTC) + timedelta(seconds=30)
+        assert_held(store, job_id)
         await asyncio.wait_for(sender.stop(), 10)
 
     asyncio.run(scenario())
-    (delivery,) = outbox.list_deliveries(store, job_id=job_id)
-    assert delivery.status == "pending"
-    assert delivery.next_attempt_at <= datetime.now(UTC)  # due again at once
+    assert_given_back(store, job_id)
