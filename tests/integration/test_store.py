@@ -5,15 +5,18 @@ from __future__ import annotations
 import threading
 import warnings
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.engine import make_url
 
 from pdfq.domain import ErrorCode, JobError, JobStatus, Options, new_id
-from pdfq.store import Database
+from pdfq.store import Database, upgrade
 from pdfq.store import events as event_repo
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import NewJob, PageRecord
+from pdfq.store.migrate import alembic_config
 from pdfq.store.tables import metadata
 from pdfq.worker.sweeper import sweep
 from tests.helpers import page_record
@@ -286,3 +289,23 @@ def test_count_queued(db: Database) -> None:
         make_job(db)
     repo.claim_next(db, owner="w", lease_seconds=30)
     assert repo.count_queued(db) == 2
+
+
+def test_migrations_take_urls_with_percent_signs(tmp_path: Path, pg_url: str) -> None:
+    """A percent-encoded password, and a data folder with "%" in its name, are ordinary
+    database URLs; Alembic's configuration must not read them as interpolations."""
+    folder = tmp_path / "100% disk"
+    sqlite = Database(f"sqlite:///{folder / 'store.db'}")
+    # PostgreSQL here trusts local connections, so any password is accepted: "p@ss" encoded.
+    postgres = Database(make_url(pg_url).set(password="p@ss%").render_as_string(False))
+    assert "%40" in postgres.url.render_as_string(hide_password=False)
+    for database in (sqlite, postgres):
+        try:
+            upgrade(database)
+            upgrade(database)  # already at the newest revision: a no-op
+            assert make_job(database)
+            assert alembic_config(database).get_main_option("sqlalchemy.url") == (
+                database.url.render_as_string(hide_password=False)
+            )
+        finally:
+            database.dispose()

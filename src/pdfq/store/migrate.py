@@ -27,7 +27,10 @@ _AUTOVACUUM_OFF = text(
 def alembic_config(db: Database) -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.files("pdfq.store") / "migrations"))
-    config.set_main_option("sqlalchemy.url", db.url.render_as_string(hide_password=False))
+    # Alembic's options go through configparser, where "%" starts an interpolation: a
+    # percent-encoded password ("p%40ss") or a folder named "100%" would break the migration.
+    url = db.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
