@@ -89,6 +89,7 @@ def _refuse_open_exposure(settings: Settings) -> None:
     from pdfq.store.keys import live_key_count
 
     configure_logging(settings)
+    _warn_about_host_keys(settings)
     db = Database(settings.database_url, pool_size=1)
     try:
         upgrade(db)
@@ -121,6 +122,19 @@ def _refuse_open_exposure(settings: Settings) -> None:
     log.warning(
         "serving without API keys on a non-loopback address (--insecure)", host=settings.host
     )
+
+
+def _warn_about_host_keys(settings: Settings) -> None:
+    import structlog
+
+    if settings.host_keys:
+        structlog.get_logger("pdfq.cli").warning(
+            "keys are kept in this host's data folder: set them to the same value on every "
+            "API and worker host, or protected PDFs fail on other hosts' workers and webhook "
+            "signatures depend on the API host that sends them",
+            unset=settings.host_keys,
+            data_dir=str(settings.data_dir),
+        )
 
 
 @app.command()
@@ -163,6 +177,7 @@ def worker(
         _check_worker(settings)
         return
     configure_logging(settings)
+    _warn_about_host_keys(settings)
     # The consumer process too: on a host shared with the API, the API wins the CPU.
     os.setpriority(os.PRIO_PROCESS, 0, settings.worker_nice)
     db = Database(settings.database_url, pool_size=1)

@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote, urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,7 +51,10 @@ def _cpu_count() -> int:
 class Settings(BaseSettings):
     """All of pdfq's configuration. Each field is read from ``PDFQ_<FIELD NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="PDFQ_", extra="ignore", frozen=True)
+    # Input values stay out of error messages: they may hold keys and passwords.
+    model_config = SettingsConfigDict(
+        env_prefix="PDFQ_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     # --- shape -----------------------------------------------------------------------------
     data_dir: Path = Field(
@@ -401,11 +405,37 @@ class Settings(BaseSettings):
         data = dict(data)
         data_dir = Path(str(data.get("data_dir") or "./pdfq-data")).expanduser().absolute()
         data["data_dir"] = data_dir
+        # Built as URLs, not pasted into them: a folder named "pdfq#2" or "what?" stays whole.
         if not data.get("database_url"):
-            data["database_url"] = f"sqlite:///{data_dir / 'pdfq.db'}"
+            data["database_url"] = f"sqlite:///{quote(str(data_dir / 'pdfq.db'))}"
         if not data.get("blobs_url"):
-            data["blobs_url"] = f"file://{data_dir / 'blobs'}"
+            data["blobs_url"] = (data_dir / "blobs").as_uri()
         return data
+
+    @field_validator("secret_key", "webhook_secret", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        # `PDFQ_SECRET_KEY=` (an unset variable in a compose file, an empty secret) means
+        # "not set", never "the empty key", which anyone could use.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(text, str) and not text.strip() else value
+
+    @field_validator("blobs_url")
+    @classmethod
+    def _check_blobs_url(cls, value: str) -> str:
+        url = urlparse(value)
+        if url.scheme not in ("file", "s3"):
+            raise ValueError(f"PDFQ_BLOBS_URL {value!r}: use file:///folder or s3://bucket/prefix")
+        if url.query or url.fragment or value.endswith(("?", "#")):
+            raise ValueError(
+                f"PDFQ_BLOBS_URL {value!r} has a query or fragment; write '?' and '#' in a "
+                "folder or prefix as %3F and %23"
+            )
+        if url.scheme == "s3" and not url.netloc:
+            raise ValueError(f"PDFQ_BLOBS_URL {value!r} names no bucket: s3://bucket/prefix")
+        if url.scheme == "file" and (not url.path or url.netloc not in ("", "localhost")):
+            raise ValueError(f"PDFQ_BLOBS_URL {value!r}: a local folder is file:///absolute/path")
+        return value
 
     @field_validator("ocr_providers")
     @classmethod
@@ -465,6 +495,16 @@ class Settings(BaseSettings):
         if self.queue == "celery" and not self.broker_url:
             raise ValueError("PDFQ_BROKER_URL is required when PDFQ_QUEUE=celery")
         return self
+
+    @property
+    def host_keys(self) -> list[str]:
+        """In the distributed shape, the keys not set, so kept in this host's data folder,
+        where every host needs the same one: ``PDFQ_SECRET_KEY`` (a worker elsewhere cannot
+        open a protected PDF) and ``PDFQ_WEBHOOK_SECRET`` (signatures differ by API host)."""
+        if self.queue != "celery":
+            return []
+        unset = {"PDFQ_SECRET_KEY": self.secret_key, "PDFQ_WEBHOOK_SECRET": self.webhook_secret}
+        return [name for name, value in unset.items() if value is None]
 
     @property
     def job_hard_time_limit_seconds(self) -> float:

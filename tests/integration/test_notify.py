@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from pdfq.domain import ErrorCode, JobError, Options, new_id
 from pdfq.store import Database
@@ -83,7 +84,22 @@ def test_a_rolled_back_transaction_announces_nothing(
     ]
 
 
-def test_the_api_listener_hears_workers_and_published_changes(pg: Database) -> None:
+@pytest.fixture(params=["one host", "fail-over hosts"])
+def listened_db(request: pytest.FixtureRequest, pg: Database, pg_url: str) -> Iterator[Database]:
+    """The store, and the same store reached through libpq's fail-over list of hosts (the
+    first refuses connections), as SQLAlchemy's URLs write it: ``?host=a:1&host=b:5432``."""
+    if request.param == "one host":
+        yield pg
+        return
+    url = make_url(pg_url)
+    hosts = [("host", f"{url.host}:1"), ("host", f"{url.host}:{url.port or 5432}")]
+    db = Database(url.set(host=None, port=None).update_query_pairs(hosts).render_as_string(False))
+    yield db
+    db.dispose()
+
+
+def test_the_api_listener_hears_workers_and_published_changes(listened_db: Database) -> None:
+    pg = listened_db
     delivered: list[tuple[str, dict[str, Any]]] = []
     lock = threading.Lock()
 

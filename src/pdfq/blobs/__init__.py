@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 if TYPE_CHECKING:
     from pdfq.config import Settings
@@ -103,7 +103,7 @@ def open_blobs(settings: Settings) -> Blobs:
     if url.scheme == "file":
         from pdfq.blobs.local import LocalBlobs
 
-        return LocalBlobs(Path(url.path))
+        return LocalBlobs(Path(unquote(url.path)))
     if url.scheme == "s3":
         from pdfq.blobs.s3 import S3Blobs
 

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import boto3
 from botocore.config import Config
@@ -147,7 +147,7 @@ class S3Blobs:
         url = urlparse(settings.blobs_url)
         return cls(
             url.netloc,
-            url.path,
+            unquote(url.path),
             endpoint_url=settings.s3_endpoint_url or None,
             region=settings.s3_region or None,
             part_bytes=settings.s3_part_bytes,

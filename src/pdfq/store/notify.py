@@ -80,7 +80,11 @@ class Listener:
     """Receives notifications on a background thread and hands them to ``deliver``."""
 
     def __init__(self, db: Database, deliver: Callable[[str, dict[str, Any]], None]) -> None:
-        self._dsn = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # The engine's own connection parameters: a URL of several hosts (?host=a&host=b,
+        # for fail-over) means the same here as for the pool, which a rendered URL would not.
+        _, params = db.engine.dialect.create_connect_args(db.url)
+        params.pop("context", None)  # SQLAlchemy's type adapters, not a libpq parameter
+        self._params: dict[str, Any] = {"connect_timeout": 5, **params}
         self._deliver = deliver
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pdfq-listen", daemon=True)
@@ -98,7 +102,7 @@ class Listener:
         pause = 0.5
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(autocommit=True, **self._params) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     pause = 0.5
                     while not self._stop.is_set():
