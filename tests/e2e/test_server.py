@@ -34,9 +34,9 @@ def multipart_tail() -> bytes:
     return b"\r\n--" + BOUNDARY + b"--\r\n"
 
 
-def request_head(port: int, length: int | None) -> bytes:
+def request_head(port: int, length: int | None, path: bytes = b"/v1/jobs") -> bytes:
     lines = [
-        b"POST /v1/jobs HTTP/1.1",
+        b"POST " + path + b" HTTP/1.1",
         b"Host: 127.0.0.1:%d" % port,
         b"Content-Type: multipart/form-data; boundary=" + BOUNDARY,
     ]
@@ -118,6 +118,37 @@ def test_a_client_that_disconnects_mid_upload_leaves_nothing(server: LiveServer)
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request_head(server.port, 6 * 1024 * 1024))
         sock.sendall(multipart_head() + b"%PDF-1.7\n" + b"0" * (3 * 1024 * 1024))
+        time.sleep(0.3)
+    time.sleep(0.5)
+    with server.client() as client:
+        assert client.get("/v1/jobs").json()["items"] == []
+    wait_until(lambda: blob_files(server.data_dir) == [], timeout=5)
+
+
+def test_an_upload_refused_after_its_first_file_was_stored_leaves_nothing(
+    server: LiveServer,
+) -> None:
+    """The first file is whole and stored before the second part shows the request is wrong
+    (one file per job); the stored file goes with the refusal."""
+    first = multipart_head("a.pdf") + samples.text_pdf(pages=1) + b"\r\n--" + BOUNDARY + b"\r\n"
+    second = multipart_head("b.pdf")[len(b"--" + BOUNDARY + b"\r\n") :] + b"%PDF-1.7\n"
+    body = first + second + multipart_tail()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request_head(server.port, len(body)) + first)
+        time.sleep(0.3)  # the server reads, and stores, the first file alone
+        sock.sendall(body[len(first) :])
+        assert read_status(sock) == 400
+    with server.client() as client:
+        assert client.get("/v1/jobs").json()["items"] == []
+    wait_until(lambda: blob_files(server.data_dir) == [], timeout=5)
+
+
+def test_a_batch_whose_client_leaves_after_one_file_leaves_nothing(server: LiveServer) -> None:
+    first = multipart_head("a.pdf") + samples.text_pdf(pages=1) + b"\r\n--" + BOUNDARY + b"\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request_head(server.port, 4 * 1024 * 1024, b"/v1/batches") + first)
+        time.sleep(0.3)  # the first file is stored
+        sock.sendall(multipart_head("b.pdf")[len(b"--" + BOUNDARY + b"\r\n") :] + b"%PDF-1.7\n")
         time.sleep(0.3)
     time.sleep(0.5)
     with server.client() as client:

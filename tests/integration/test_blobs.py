@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.exceptions import ResponseStreamingError
 
 from pdfq.blobs import Blobs, check_key
 from pdfq.blobs.local import LocalBlobs
@@ -30,6 +32,9 @@ def test_put_get_range_and_chunks(blobs: Blobs) -> None:
     blobs.put("job1/a1/result.txt", b"hello world")
     assert blobs.get("job1/a1/result.txt") == b"hello world"
     assert blobs.get_range("job1/a1/result.txt", 6, 5) == b"world"
+    # An empty part (a page without text): nothing, in the middle and at the end alike.
+    assert blobs.get_range("job1/a1/result.txt", 6, 0) == b""
+    assert blobs.get_range("job1/a1/result.txt", 11, 0) == b""
     assert b"".join(blobs.iter_chunks("job1/a1/result.txt", 4)) == b"hello world"
     assert blobs.exists("job1/a1/result.txt")
     assert not blobs.exists("job1/a1/other")
@@ -109,3 +114,52 @@ def test_s3_failures_are_storage_errors(s3_endpoint: str) -> None:
     missing_bucket = S3Blobs("no-such-bucket-here", endpoint_url=s3_endpoint)
     with pytest.raises(StorageError, match="does not exist"):
         missing_bucket.check()
+
+
+def test_s3_connection_lost_mid_download_is_a_storage_error(
+    s3_endpoint: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reset while the body streams is as transient as one before it: the job is retried,
+    not failed as an internal error."""
+    blobs = S3Blobs(s3_bucket, endpoint_url=s3_endpoint)
+    blobs.put("job1/input", b"x" * 100)
+    real_get = blobs.client.get_object
+
+    def cut_off(**kwargs: Any) -> Any:
+        answer = real_get(**kwargs)
+        body = answer["Body"]
+
+        def chunks(size: int) -> Iterator[bytes]:
+            yield body.read(10)
+            raise ResponseStreamingError(error=ConnectionResetError("reset by peer"))
+
+        monkeypatch.setattr(body, "iter_chunks", chunks)
+        return answer
+
+    monkeypatch.setattr(blobs.client, "get_object", cut_off)
+    with pytest.raises(StorageError, match="reset by peer"):
+        b"".join(blobs.iter_chunks("job1/input"))
+    with pytest.raises(StorageError), blobs.local_file("job1/input"):
+        pass
+
+
+def test_s3_files_it_could_not_delete_are_an_error(
+    s3_endpoint: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DeleteObjects answers 200 even when it kept some files (no permission, an object
+    lock): retention must not count them as removed."""
+    blobs = S3Blobs(s3_bucket, endpoint_url=s3_endpoint)
+    blobs.put("job1/input", b"x")
+    blobs.put("job1/a1/result", b"y")
+
+    def refuse(**kwargs: Any) -> Any:
+        return {"Errors": [{"Key": "job1/input", "Code": "AccessDenied", "Message": "no"}]}
+
+    monkeypatch.setattr(blobs.client, "delete_objects", refuse)
+    with pytest.raises(
+        StorageError, match="kept 1 of 2 files under job1: job1/input: AccessDenied"
+    ):
+        blobs.delete_prefix("job1")
+    monkeypatch.undo()
+    assert blobs.delete_prefix("job1") == 2
+    assert not blobs.exists("job1/input")

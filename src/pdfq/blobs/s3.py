@@ -170,6 +170,8 @@ class S3Blobs:
             return bytes(body.read())
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
+        if length <= 0:  # "bytes=5-4" is no range to S3: it would answer the whole object
+            return b""
         with _errors(f"read {key}"):
             answer = self.client.get_object(
                 Bucket=self.bucket,
@@ -190,7 +192,8 @@ class S3Blobs:
         with _errors(f"read {key}"):
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)["Body"]
         try:
-            yield from body.iter_chunks(chunk_size)
+            with _errors(f"read {key}"):  # a connection lost mid-stream is transient too
+                yield from body.iter_chunks(chunk_size)
         finally:
             body.close()
 
@@ -236,9 +239,17 @@ class S3Blobs:
                     {"Key": item["Key"]} for item in page.get("Contents", [])
                 ]
                 if keys:
-                    self.client.delete_objects(
+                    answer = self.client.delete_objects(
                         Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
                     )
+                    # The call succeeds even when keys were not deleted (no permission, an
+                    # object lock): those come back as errors, and the files stay.
+                    if failed := answer.get("Errors"):
+                        first = failed[0]
+                        raise StorageError(
+                            f"S3 kept {len(failed)} of {len(keys)} files under {prefix}: "
+                            f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                        )
                     removed += len(keys)
         return removed
 

@@ -92,15 +92,16 @@ async def submit_batch(
         job_ids[key] = job_id
         return key, services.blobs.writer(key)
 
-    upload = await receive_upload(
-        request,
-        new_writer=new_writer,
-        max_file_bytes=settings.max_file_bytes,
-        accepted=settings.accepted_inputs,
-        max_files=settings.max_batch_files,
-        lenient=True,
-    )
     try:
+        # Inside: the files stored before the upload went wrong are removed with the rest.
+        upload = await receive_upload(
+            request,
+            new_writer=new_writer,
+            max_file_bytes=settings.max_file_bytes,
+            accepted=settings.accepted_inputs,
+            max_files=settings.max_batch_files,
+            lenient=True,
+        )
         options, password = parse_options(upload.fields)
         accepted = [part for part in upload.files if part.error is None]
         rejected = [_rejected(part) for part in upload.files if part.error is not None]

@@ -126,14 +126,16 @@ async def submit_job(
         key = results.input_key(job_id)
         return key, services.blobs.writer(key)
 
-    upload = await receive_upload(
-        request,
-        new_writer=new_writer,
-        max_file_bytes=services.settings.max_file_bytes,
-        accepted=services.settings.accepted_inputs,
-    )
-    part = upload.files[0]
     try:
+        # Inside: a file stored before the upload went wrong (a second file part, the
+        # client gone) is removed with the rest.
+        upload = await receive_upload(
+            request,
+            new_writer=new_writer,
+            max_file_bytes=services.settings.max_file_bytes,
+            accepted=services.settings.accepted_inputs,
+        )
+        part = upload.files[0]
         options, password = parse_options(upload.fields)
         new = new_job(
             services,
