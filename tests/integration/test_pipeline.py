@@ -328,3 +328,55 @@ def test_a_finish_whose_answer_is_lost_keeps_its_result_if_it_landed(
         assert record.status == JobStatus.QUEUED
         assert ctx.blobs.exists(results.input_key(job_id))
         assert not ctx.blobs.exists(results.result_key(job_id, 1, results.RESULT))
+
+
+def _store_fails_the_end(ctx: WorkerContext, pages: int) -> str:
+    """A job whose pages were indexed as they finished, then the store failed its finish
+    and could not even say whether the finish landed: the attempt is left running."""
+    job_id = add_job(ctx, samples.text_pdf(pages=pages))
+
+    def store_down(*args: Any, **kwargs: Any) -> Any:
+        raise Unavailable("database unavailable: connection refused")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "FLUSH_SECONDS", 0.0)
+        patch.setattr(repo, "finish", store_down)
+        patch.setattr(pipeline, "_published", store_down)
+        with pytest.raises(Unavailable):
+            run_job(ctx, job_id)
+    failed = repo.get_job(ctx.db, job_id=job_id)
+    assert failed is not None
+    assert (failed.status, failed.attempts, failed.pages_done) == (JobStatus.RUNNING, 1, pages)
+    return job_id
+
+
+def test_an_attempt_the_store_failed_mid_way_is_given_back_not_run_again(
+    ctx: WorkerContext, monkeypatch
+) -> None:
+    """The queue retries such an attempt later. The retry gives it back; the next attempt
+    starts over and the job ends with one result."""
+    job_id = _store_fails_the_end(ctx, pages=4)
+    monkeypatch.setattr(pipeline, "backoff_seconds", lambda attempt: 0.0)  # claimable at once
+    retried = pipeline.give_back_after_store_failure(ctx, Claim(job_id=job_id, attempt=1))
+    assert retried.status == JobStatus.QUEUED
+    assert not ctx.blobs.exists(results.result_key(job_id, 1, results.RESULT))
+    # A second retry of the same attempt (a duplicate message) changes nothing.
+    again = pipeline.give_back_after_store_failure(ctx, Claim(job_id=job_id, attempt=1))
+    assert again.status is None
+
+    assert run_job(ctx, job_id).status == JobStatus.SUCCEEDED
+    record = repo.get_job(ctx.db, job_id=job_id)
+    assert record is not None
+    assert (record.attempts, record.result_attempt, record.pages_done) == (2, 2, 4)
+    assert [p.number for p in repo.list_pages(ctx.db, job_id=job_id)] == [1, 2, 3, 4]
+    succeeded = [e for e in event_repo.list_events(ctx.db, job_id=job_id) if e.type == "succeeded"]
+    assert len(succeeded) == 1
+
+
+def test_running_a_failed_attempt_again_in_place_would_fail_the_job(ctx: WorkerContext) -> None:
+    """Why the retry gives the attempt back: its pages are indexed already."""
+    job_id = _store_fails_the_end(ctx, pages=2)
+    outcome = process_job(ctx, Claim(job_id=job_id, attempt=1))
+    assert outcome.status == JobStatus.FAILED
+    assert outcome.error is not None
+    assert outcome.error.code == "internal"

@@ -42,7 +42,7 @@ from pdfq.store import jobs as repo
 from pdfq.store import notify as bus
 from pdfq.store.jobs import Claim
 from pdfq.worker.context import Watchdog, WorkerContext, build_worker_context
-from pdfq.worker.pipeline import backoff_seconds, process_job
+from pdfq.worker.pipeline import backoff_seconds, give_back_after_store_failure, process_job
 from pdfq.worker.sweeper import SweeperThread
 
 log = structlog.get_logger(__name__)
@@ -115,18 +115,22 @@ def _on_cancel_signal(_signum: int, _frame: Any) -> None:
         control.canceled.set()
 
 
-def _run(task: Task, ctx: WorkerContext, claim: Claim | None, retry_args: list[Any]) -> str | None:
+def _run(
+    task: Task, ctx: WorkerContext, claim: Claim | None, *, resumed: bool = False
+) -> str | None:
     if claim is None:  # already claimed, finished or canceled: a duplicate or late message
         return None
+    # Live notifications come from the store itself (NOTIFY with each commit).
+    step = give_back_after_store_failure if resumed else process_job
     try:
-        # Live notifications come from the store itself (NOTIFY with each commit).
-        outcome = process_job(ctx, claim)
+        outcome = step(ctx, claim)
     except TransientError as exc:
-        # The store could not record the outcome: run this same attempt again later.
-        countdown = backoff_seconds(task.request.retries)
+        # The store could not record the outcome: give this attempt back later. The retry
+        # names the work claimed, which a job message (a turn) need not have named.
+        work = [claim.job_id] if claim.chunk is None else [claim.job_id, claim.chunk]
         raise task.retry(
-            args=[*retry_args, claim.attempt],
-            countdown=countdown,
+            args=[*work, claim.attempt],
+            countdown=backoff_seconds(task.request.retries),
             max_retries=TRANSIENT_RETRIES,
             exc=exc,
         ) from exc
@@ -137,11 +141,31 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
     @app.task(name=TASK_JOB, bind=True)  # type: ignore[untyped-decorator]
     def run_job(task: Task, job_id: str, attempt: int | None = None) -> str | None:
         ctx = worker_context(settings, task.app)
+        if attempt is not None:  # a retry after the store failed this attempt
+            return _run(task, ctx, Claim(job_id=job_id, attempt=attempt), resumed=True)
         try:
-            claim = (
-                Claim(job_id=job_id, attempt=attempt)
-                if attempt is not None
-                else _claim_next(ctx, task.app, job_id)
+            claim = _claim_next(ctx, task.app, job_id)
+        except TransientError as exc:
+            raise task.retry(
+                countdown=backoff_seconds(task.request.retries),
+                max_retries=TRANSIENT_RETRIES,
+                exc=exc,
+            ) from exc
+        return _run(task, ctx, claim)
+
+    @app.task(name=TASK_CHUNK, bind=True)  # type: ignore[untyped-decorator]
+    def run_chunk(task: Task, job_id: str, number: int, attempt: int | None = None) -> str | None:
+        ctx = worker_context(settings, task.app)
+        if attempt is not None:  # a retry after the store failed this attempt
+            retried = Claim(job_id=job_id, attempt=attempt, chunk=number)
+            return _run(task, ctx, retried, resumed=True)
+        try:
+            claim = chunk_repo.claim_chunk(
+                ctx.db,
+                job_id=job_id,
+                number=number,
+                owner=ctx.owner,
+                lease_seconds=settings.lease_seconds,
             )
         except TransientError as exc:
             raise task.retry(
@@ -149,36 +173,7 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
                 max_retries=TRANSIENT_RETRIES,
                 exc=exc,
             ) from exc
-        return _run(task, ctx, claim, [job_id])
-
-    @app.task(name=TASK_CHUNK, bind=True)  # type: ignore[untyped-decorator]
-    def run_chunk(task: Task, job_id: str, number: int, attempt: int | None = None) -> str | None:
-        ctx = worker_context(settings, task.app)
-        try:
-            claim: Claim | None
-            if attempt is not None:
-                record = repo.get_job(ctx.db, job_id=job_id)
-                row = chunk_repo.get_chunk(ctx.db, job_id=job_id, number=number)
-                claim = (
-                    Claim(job_id=job_id, attempt=attempt, record=record, chunk=number, pages=row)
-                    if row is not None
-                    else None
-                )
-            else:
-                claim = chunk_repo.claim_chunk(
-                    ctx.db,
-                    job_id=job_id,
-                    number=number,
-                    owner=ctx.owner,
-                    lease_seconds=settings.lease_seconds,
-                )
-        except TransientError as exc:
-            raise task.retry(
-                countdown=backoff_seconds(task.request.retries),
-                max_retries=TRANSIENT_RETRIES,
-                exc=exc,
-            ) from exc
-        return _run(task, ctx, claim, [job_id, number])
+        return _run(task, ctx, claim)
 
     @app.task(name=TASK_SWEEP, bind=True)  # type: ignore[untyped-decorator]
     def sweep(task: Task) -> int:

@@ -423,16 +423,6 @@ def queued_chunks_since(db: Database, *, before: datetime, limit: int) -> list[t
         return [(r.job_id, r.number) for r in conn.execute(query)]
 
 
-def get_chunk(db: Database, *, job_id: str, number: int) -> tuple[int, int] | None:
-    """A chunk's first and last page, or ``None``."""
-    query = select(chunks.c.first_page, chunks.c.last_page).where(
-        chunks.c.job_id == job_id, chunks.c.number == number
-    )
-    with db.read() as conn:
-        row = conn.execute(query).first()
-    return (row.first_page, row.last_page) if row else None
-
-
 def count_queued_chunks(db: Database) -> int:
     with db.read() as conn:
         query = select(func.count()).where(chunks.c.status == QUEUED)

@@ -18,7 +18,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -523,6 +523,23 @@ def retry_later(ctx: WorkerContext, claim: Claim, reason: str, final_code: Error
     elif status == JobStatus.FAILED and claim.record is not None:
         _discard(ctx, claim.job_id, claim.record.attempts)
     return Outcome(claim.job_id, status)
+
+
+def give_back_after_store_failure(ctx: WorkerContext, claim: Claim) -> Outcome:
+    """For an attempt the store failed mid-way, so that it could be neither finished nor given
+    back then (the queue retries it later): give it back now, as a transient failure is when
+    the store answers. It is not run again in place: its page rows and files may be half
+    there. A no-op when the attempt's finish landed after all, or its work moved on (canceled,
+    swept after its lease ran out)."""
+    record = repo.get_job(ctx.db, job_id=claim.job_id)
+    if record is None:
+        return Outcome(claim.job_id, None)
+    if claim.chunk is None:
+        if record.status != JobStatus.RUNNING or record.attempts != claim.attempt:
+            return Outcome(claim.job_id, None)
+        _discard(ctx, claim.job_id, claim.attempt)
+    reason = "the store could not record the attempt"
+    return retry_later(ctx, replace(claim, record=record), reason, ErrorCode.UNAVAILABLE)
 
 
 def _merge(ctx: WorkerContext, record: JobRecord) -> Outcome:
