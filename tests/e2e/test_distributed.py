@@ -128,6 +128,40 @@ def test_cancel_stops_a_running_task_within_two_seconds(
         running.stop()
 
 
+def test_a_cancel_stops_the_job_canceled_not_the_one_its_message_named(
+    tmp_path: Path, cluster_env: dict[str, str]
+) -> None:
+    """A job message is a turn: the message of one job may claim another (a higher priority).
+    Here the process holding `named`'s message runs `urgent`, and the one holding `urgent`'s
+    message runs `named`. Canceling `named` must stop `named`, and leave `urgent` alone."""
+    env = {**cluster_env, "PDFQ_LEASE_SECONDS": "120"}  # a wrongly stopped job would wait
+    running = Cluster(tmp_path / "cancel-turn", env).start(workers=1, concurrency=2)
+    try:
+        running.wait_for_workers()
+        with running.client() as client:
+            long, fresh = samples.grid_pdf(pages=80), {"dedupe": "false"}
+
+            def started(job_id: str) -> None:
+                wait_job(client, job_id, predicate=lambda j: j["progress"]["pages_done"] >= 1)
+
+            busy = [submit(client, long, form=fresh).json()["id"] for _ in range(2)]
+            for job_id in busy:
+                started(job_id)
+            named = submit(client, long, form=fresh).json()["id"]  # its message comes first
+            urgent = submit(client, long, form={**fresh, "priority": "5"}).json()["id"]
+            client.post(f"/v1/jobs/{busy[0]}/cancel")  # `named`'s message now claims `urgent`
+            started(urgent)
+            client.post(f"/v1/jobs/{busy[1]}/cancel")  # and `urgent`'s message, `named`
+            started(named)
+            assert client.post(f"/v1/jobs/{named}/cancel").json()["status"] == "canceled"
+            job = wait_job(client, urgent, timeout=90)
+            assert (job["status"], job["attempts"]) == ("succeeded", 1), running.logs()
+            events = [e["type"] for e in events_of(client, urgent)]
+            assert "retried" not in events
+    finally:
+        running.stop()
+
+
 def test_rabbitmq_works_as_the_broker(tmp_path: Path, cluster_env: dict[str, str]) -> None:
     from kombu.connection import Connection
 

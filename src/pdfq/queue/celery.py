@@ -41,7 +41,7 @@ from pdfq.store import chunks as chunk_repo
 from pdfq.store import jobs as repo
 from pdfq.store import notify as bus
 from pdfq.store.jobs import Claim
-from pdfq.worker.context import Watchdog, WorkerContext, build_worker_context
+from pdfq.worker.context import LeaseKeeper, Watchdog, WorkerContext, build_worker_context
 from pdfq.worker.pipeline import backoff_seconds, give_back_after_store_failure, process_job
 from pdfq.worker.sweeper import SweeperThread
 
@@ -53,7 +53,6 @@ TASK_JOB = "pdfq.run_job"
 TASK_CHUNK = "pdfq.run_chunk"
 TASK_SWEEP = "pdfq.sweep"
 TRANSIENT_RETRIES = 30  # the store unreachable: retried with back-off for about half an hour
-CANCEL_KILL_SECONDS = 1.5
 RECHECK_SECONDS = 1.0  # a job that cannot be taken yet is looked at again after this
 WORKERS_SEEN_SECONDS = 10.0  # readiness pings the workers at most this often
 
@@ -100,6 +99,7 @@ def worker_context(settings: Settings, app: Celery) -> WorkerContext:
             ctx = build_worker_context(settings)
             ctx.enqueue = lambda job_id, chunk, delay: send(app, job_id, chunk, delay)
             signal.signal(signal.SIGUSR2, _on_cancel_signal)
+            _wake_on_signals(ctx.leases)
             os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # see worker/child.py
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, 0, settings.worker_nice)
@@ -110,9 +110,26 @@ def worker_context(settings: Settings, app: Celery) -> WorkerContext:
 
 
 def _on_cancel_signal(_signum: int, _frame: Any) -> None:
-    # Sent by the pdfq_cancel control command: stop the running job at its next page.
-    if _context is not None and (control := _context.leases.current) is not None:
-        control.canceled.set()
+    # Sent by the pdfq_cancel control command to every pool process running pdfq work: the
+    # process does not know which job was canceled, so it asks the store (a lease renewal,
+    # which fails for a canceled job); the attempt then stops at its next page.
+    if _context is not None:
+        _context.leases.check_now()
+
+
+def _wake_on_signals(leases: LeaseKeeper) -> None:
+    """Also check at once while the main thread is inside C code (a slow page), where a
+    Python signal handler waits for it to return: the interpreter writes each caught
+    signal's number to this pipe at once, and a thread here reads it."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+
+    def run() -> None:
+        while os.read(read_end, 64):
+            leases.check_now()
+
+    threading.Thread(target=run, name="pdfq-signals", daemon=True).start()
 
 
 def _run(
@@ -212,26 +229,22 @@ def _reset_after_fork(**_kwargs: Any) -> None:
 
 @control_command(args=[("job_id", str)], signature="<job_id>")  # type: ignore[untyped-decorator]
 def pdfq_cancel(state: Any, job_id: str) -> dict[str, Any]:
-    """Remote control: stop the job's running task now (SIGUSR2, then SIGKILL after 1.5 s)."""
+    """Remote control: make every pool process running pdfq work check its job now (SIGUSR2).
+
+    Not only the process whose message named the job: a job message is a turn, and the job
+    it claimed may be another. The one running the canceled job stops at its next page, or
+    is killed by its watchdog after ``STOP_GRACE_SECONDS``."""
     from celery.worker import state as worker_state
 
-    signalled = []
-    for request in list(worker_state.active_requests):
-        pid = request.worker_pid
-        if request.name in (TASK_JOB, TASK_CHUNK) and request.args[:1] == [job_id] and pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGUSR2)
-                signalled.append(pid)
-            threading.Timer(CANCEL_KILL_SECONDS, _kill_if_still_running, (request, pid)).start()
-    return {"ok": f"signalled {len(signalled)} task(s)"}
-
-
-def _kill_if_still_running(request: Any, pid: int) -> None:
-    from celery.worker import state as worker_state
-
-    if request in worker_state.active_requests and request.worker_pid == pid:
+    pids = {
+        request.worker_pid
+        for request in list(worker_state.active_requests)
+        if request.name in (TASK_JOB, TASK_CHUNK) and request.worker_pid
+    }
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGUSR2)
+    return {"ok": f"asked {len(pids)} process(es) to check job {job_id}"}
 
 
 # --- API side -------------------------------------------------------------------------------

@@ -113,9 +113,15 @@ class LeaseKeeper:
         if not ok:
             control.lost.set()
 
+    def check_now(self) -> None:
+        """Renew at once: a renewal that fails tells the running attempt it lost its job
+        (canceled, or swept), which it then stops at its next page."""
+        self._wake.set()
+
     def _run(self) -> None:
         while True:
             self._wake.wait(self._lease / 3)
+            self._wake.clear()
             with self._lock:
                 control = self._current
             if control is not None:
@@ -163,10 +169,17 @@ def rss_bytes(pid: int) -> int:
         return 0
 
 
+STOP_GRACE_SECONDS = 1.5
+"""How long an attempt told to stop (canceled, or its job lost) may take before its process
+is killed: a page stuck in C code never reaches the check between pages."""
+
+
 class Watchdog:
     """Enforces the hard time limit and the memory cap from inside a worker process that has
     no supervisor of its own (a Celery pool process): the job is given back with the reason,
-    then the process kills itself and the pool starts a fresh one."""
+    then the process kills itself and the pool starts a fresh one. An attempt that was told
+    to stop and has not within :data:`STOP_GRACE_SECONDS` is killed the same way (its job is
+    no longer its own: nothing to give back)."""
 
     def __init__(self, ctx: WorkerContext, interval: float = 0.25) -> None:
         self._ctx = ctx
@@ -176,11 +189,18 @@ class Watchdog:
     def _run(self) -> None:
         settings = self._ctx.settings
         cap = settings.worker_max_memory_mb * 1024 * 1024
+        stopping: tuple[JobControl, float] | None = None  # told to stop, since when
         while True:
             time.sleep(self._interval)
             control = self._ctx.leases.current
             if control is None:
                 continue
+            if control.canceled.is_set() or control.lost.is_set():
+                if stopping is None or stopping[0] is not control:
+                    stopping = (control, time.monotonic())
+                elif time.monotonic() - stopping[1] > STOP_GRACE_SECONDS:
+                    log.error("killing this worker process: its attempt did not stop")
+                    os.kill(os.getpid(), signal.SIGKILL)
             if time.monotonic() > control.deadline + settings.job_time_limit_grace_seconds:
                 limit = settings.job_hard_time_limit_seconds
                 self._give_up(control, f"the job passed its hard time limit ({limit:g} s)", True)
