@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from pdfq import results
 from pdfq.domain import JobStatus
@@ -15,8 +17,11 @@ from pdfq.extract.document import extract_document
 from pdfq.store import chunks as chunk_repo
 from pdfq.store import events as event_repo
 from pdfq.store import jobs as repo
+from pdfq.store.tables import jobs
+from pdfq.worker import pipeline
 from pdfq.worker.context import WorkerContext
 from pdfq.worker.pipeline import Outcome, process_job, run_job
+from pdfq.worker.sweeper import resend_lost, sweep
 from tests import samples
 from tests.helpers import add_job
 
@@ -140,4 +145,74 @@ def test_a_lost_chunk_is_swept_back(ctx: WorkerContext) -> None:
     resent: list[Any] = []
     assert sweep(ctx.db, max_attempts=2, enqueue=lambda *a: resent.append(a)) == 1
     assert resent == [(job_id, lost.chunk, 0.0)]
+    assert run_chunks(ctx)[-1].status == JobStatus.SUCCEEDED
+
+
+class _Killed(BaseException):
+    """The process dies here: nothing after it runs, no handler sees it."""
+
+
+def test_a_merge_whose_worker_dies_is_swept_and_the_job_run_again(
+    ctx: WorkerContext, monkeypatch
+) -> None:
+    """The last chunk is done, so nothing of the chunks is left to sweep: the merge holds the
+    job's lease, which runs out when its worker dies, and the job starts over."""
+    job_id = add_job(ctx, samples.text_pdf(pages=10, words_per_page=20))
+    run_job(ctx, job_id)
+
+    def die(*args: Any) -> Outcome:
+        raise _Killed
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "_merge", die)
+        with pytest.raises(_Killed):
+            run_chunks(ctx)
+    record = repo.get_job(ctx.db, job_id=job_id)
+    assert record is not None
+    assert (record.status, record.chunks_done, record.chunks_total) == (JobStatus.RUNNING, 4, 4)
+    assert record.lease_owner == ctx.owner
+    assert record.lease_expires_at is not None
+
+    with ctx.db.write() as conn:  # the dead merger renews nothing: its lease runs out
+        conn.execute(update(jobs).values(lease_expires_at=datetime(2000, 1, 1, tzinfo=UTC)))
+    assert sweep(ctx.db, max_attempts=ctx.settings.max_attempts) == 1
+    assert run_job(ctx, job_id).status == JobStatus.RUNNING  # fanned out again
+    assert run_chunks(ctx)[-1].status == JobStatus.SUCCEEDED
+    record = repo.get_job(ctx.db, job_id=job_id)
+    assert record is not None
+    assert (record.status, record.attempts, record.pages_done) == (JobStatus.SUCCEEDED, 2, 10)
+    kinds = [e.type for e in event_repo.list_events(ctx.db, job_id=job_id)]
+    assert (kinds.count("merged"), kinds.count("succeeded")) == (1, 1)
+
+
+def test_a_broker_hiccup_while_fanning_out_leaves_the_chunks_to_the_sweeper(
+    ctx: WorkerContext, monkeypatch
+) -> None:
+    """The chunks are stored before their messages are sent: a broker that cannot be reached
+    then must not fail the job; the sweeper sends what the broker does not hold."""
+    from kombu.exceptions import OperationalError
+
+    from pdfq.queue import celery as celery_queue
+
+    def broker_down(*args: Any) -> None:
+        raise OperationalError("Error 111 connecting to redis:6379. Connection refused.")
+
+    monkeypatch.setattr(celery_queue, "send", broker_down)
+    ctx.enqueue = lambda job_id, chunk, delay: celery_queue.send_or_leave_to_sweeper(
+        None,  # never reached: send is down
+        job_id,
+        chunk,
+        delay,
+    )
+    job_id = add_job(ctx, samples.text_pdf(pages=10, words_per_page=20))
+    assert run_job(ctx, job_id).status == JobStatus.RUNNING
+    sent: list[tuple[str, int | None]] = []
+    resent = resend_lost(
+        ctx.db,
+        backlog=0,
+        enqueue=lambda job_id, chunk, delay: sent.append((job_id, chunk)),
+        older_than_seconds=0,
+    )
+    assert resent == 4
+    assert sorted(n for _, n in sent if n is not None) == [0, 1, 2, 3]
     assert run_chunks(ctx)[-1].status == JobStatus.SUCCEEDED

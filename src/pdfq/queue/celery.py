@@ -97,7 +97,10 @@ def worker_context(settings: Settings, app: Celery) -> WorkerContext:
     with _context_lock:
         if _context is None:
             ctx = build_worker_context(settings)
-            ctx.enqueue = lambda job_id, chunk, delay: send(app, job_id, chunk, delay)
+            # Chunks of a fan-out, a retry after a back-off: stored before they are sent.
+            ctx.enqueue = lambda job_id, chunk, delay: send_or_leave_to_sweeper(
+                app, job_id, chunk, delay
+            )
             signal.signal(signal.SIGUSR2, _on_cancel_signal)
             _wake_on_signals(ctx.leases)
             os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # see worker/child.py
@@ -259,6 +262,20 @@ def send(app: Celery, job_id: str, chunk: int | None = None, delay: float = 0.0)
         app.send_task(TASK_CHUNK, args=[job_id, chunk], queue=CHUNKS_QUEUE, countdown=countdown)
 
 
+def send_or_leave_to_sweeper(
+    app: Celery, job_id: str, chunk: int | None = None, delay: float = 0.0
+) -> None:
+    """Publish, or leave it to the sweeper when the broker cannot be reached: the work is
+    stored already, and the sweeper re-sends messages the broker does not hold
+    (``resend_lost``). A broker hiccup must not fail a job that is fine."""
+    try:
+        send(app, job_id, chunk, delay)
+    except Exception as exc:
+        log.warning(
+            "could not publish; the sweeper will", job_id=job_id, chunk=chunk, error=str(exc)
+        )
+
+
 def backlog(app: Celery) -> int:
     """Messages waiting in pdfq's queues on the broker (a queue not yet created holds none)."""
     total = 0
@@ -315,10 +332,7 @@ class CeleryQueue:
             self._listener.stop()
 
     def enqueue(self, job_id: str, *, priority: int = 0) -> None:
-        try:
-            send(self.app, job_id)
-        except Exception as exc:  # the job is stored; the sweeper re-sends lost messages
-            log.warning("could not publish a job; the sweeper will", job_id=job_id, error=str(exc))
+        send_or_leave_to_sweeper(self.app, job_id)
 
     def cancel(self, job_id: str) -> None:
         self.app.control.broadcast("pdfq_cancel", arguments={"job_id": job_id})

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, and_, case, delete, exists, func, insert, select, update
 
 from pdfq.domain import JobStatus
 from pdfq.store import fair
@@ -327,13 +327,19 @@ def finish_chunk(
     db: Database,
     *,
     claim: Claim,
+    owner: str,
+    lease_seconds: float,
     page_records: Sequence[PageRecord] = (),
     events: Iterable[EventDraft] = (),
     now: datetime | None = None,
 ) -> bool | None:
     """Mark the chunk done. Returns ``True`` if it was the job's last chunk (its worker then
-    merges the job), ``False`` if others remain, ``None`` if the chunk was no longer ours."""
+    merges the job), ``False`` if others remain, ``None`` if the chunk was no longer ours.
+
+    The last chunk's worker takes the job's lease for the merge, so that a merge that dies
+    (its process killed, its host lost) runs out like any attempt and is swept."""
     now = now or utcnow()
+    last = jobs.c.chunks_done + 1 == jobs.c.chunks_total
     try:
         with db.write() as conn:
             done = conn.execute(
@@ -347,7 +353,14 @@ def finish_chunk(
             counts = conn.execute(
                 update(jobs)
                 .where(jobs.c.id == claim.job_id)
-                .values(chunks_done=jobs.c.chunks_done + 1)
+                .values(
+                    chunks_done=jobs.c.chunks_done + 1,
+                    lease_owner=case((last, owner), else_=jobs.c.lease_owner),
+                    lease_expires_at=case(
+                        (last, now + timedelta(seconds=lease_seconds)),
+                        else_=jobs.c.lease_expires_at,
+                    ),
+                )
                 .returning(jobs.c.chunks_done, jobs.c.chunks_total)
             ).one()
     except _Lost:

@@ -480,7 +480,12 @@ def _run_chunk(
             _extract_pages(doc, numbers, control, progress)
         page_records, events = progress.take()
         last_chunk = chunk_repo.finish_chunk(
-            ctx.db, claim=claim, page_records=page_records, events=events
+            ctx.db,
+            claim=claim,
+            owner=ctx.owner,
+            lease_seconds=ctx.settings.lease_seconds,
+            page_records=page_records,
+            events=events,
         )
     except Canceled:
         return Outcome(claim.job_id, JobStatus.CANCELED)
@@ -496,14 +501,17 @@ def _run_chunk(
     progress.announce()
     if not last_chunk:
         return Outcome(claim.job_id, JobStatus.RUNNING)
-    try:
-        return _merge(ctx, record)
-    except TransientError as exc:
-        # The whole job goes back: its new attempt starts over (its files are per attempt).
-        whole = Claim(job_id=record.id, attempt=record.attempts, record=record)
-        return retry_later(ctx, whole, f"merging failed: {exc.message}", exc.code)
-    except Exception as exc:
-        return _fail_job(ctx, record, _error_of(exc))
+    whole = Claim(job_id=record.id, attempt=record.attempts, record=record)
+    # The job's lease (taken by finish_chunk) is renewed while it merges, and the watchdog's
+    # limits now give back the job, not the finished chunk.
+    with ctx.leases.hold(ctx.control_for(whole)):
+        try:
+            return _merge(ctx, record)
+        except TransientError as exc:
+            # The whole job goes back: its new attempt starts over (its files are per attempt).
+            return retry_later(ctx, whole, f"merging failed: {exc.message}", exc.code)
+        except Exception as exc:
+            return _fail_job(ctx, record, _error_of(exc))
 
 
 def retry_later(ctx: WorkerContext, claim: Claim, reason: str, final_code: ErrorCode) -> Outcome:
