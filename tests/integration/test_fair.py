@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pdfq.domain import Options, new_id
 from pdfq.store import Database
 from pdfq.store import chunks as chunk_repo
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import NewJob
+from pdfq.worker.sweeper import resend_lost
 from tests.helpers import new_job
 
 
@@ -134,3 +137,24 @@ def test_a_single_upload_is_ranked_at_the_virtual_time_or_after_its_own(db: Data
     assert upload("new") == 2
     assert upload("new") == 3  # after its own queued rank, not at V
     assert upload("big") == 5
+
+
+def test_the_lost_message_sweep_leaves_out_tenants_waiting_at_their_limit(db: Database) -> None:
+    """Their messages are re-sent with a delay and held by workers, where the broker's count
+    does not see them: counted as lost, each sweep would add messages that go round too."""
+    busy = queue(db, "busy", 3)
+    free = queue(db, "free", 1)
+    assert claim(db) == busy[0]  # "busy" now runs one job: its limit below
+    later = repo.utcnow() + timedelta(minutes=1)
+    assert set(repo.queued_since(db, before=later, limit=10)) == {*busy[1:], *free}
+    assert repo.queued_since(db, before=later, limit=10, max_running=1) == free
+
+    sent: list[str] = []
+    resent = resend_lost(
+        db,
+        backlog=0,
+        enqueue=lambda job_id, chunk, delay: sent.append(job_id),
+        older_than_seconds=-60,
+        max_running=1,
+    )
+    assert (resent, sent) == (1, free)

@@ -890,15 +890,18 @@ def requeue(
     return new_status
 
 
-def queued_since(db: Database, *, before: datetime, limit: int) -> list[str]:
+def queued_since(db: Database, *, before: datetime, limit: int, max_running: int = 0) -> list[str]:
     """Queued jobs waiting since before ``before`` (oldest first): candidates for a lost
-    message when the broker holds fewer messages than the store holds queued jobs."""
-    query = (
-        select(jobs.c.id)
-        .where(jobs.c.status == QUEUED, jobs.c.updated_at < before)
-        .order_by(jobs.c.updated_at)
-        .limit(limit)
-    )
+    message when the broker holds fewer messages than the store holds queued jobs.
+
+    With ``max_running``, the jobs of tenants at that many running units are left out: they
+    wait on purpose, and their messages wait with them, re-sent with a delay and held by
+    workers, where the broker's count does not see them (each one re-sent on top of them
+    would go round as well, every sweep adding more)."""
+    query = select(jobs.c.id).where(jobs.c.status == QUEUED, jobs.c.updated_at < before)
+    if max_running:
+        query = query.where(jobs.c.tenant.not_in(fair.busy_tenants(max_running)))
+    query = query.order_by(jobs.c.updated_at).limit(limit)
     with db.read() as conn:
         return [r.id for r in conn.execute(query)]
 

@@ -149,6 +149,7 @@ def resend_lost(
     enqueue: Enqueue,
     older_than_seconds: float = 30.0,
     limit: int = 1000,
+    max_running: int = 0,
 ) -> int:
     """Re-send messages for work queued in the store but missing from the broker.
 
@@ -157,7 +158,7 @@ def resend_lost(
     it again is safe because claims are compare-and-set. Returns how many were re-sent.
     """
     before = utcnow() - timedelta(seconds=older_than_seconds)
-    waiting_jobs = repo.queued_since(db, before=before, limit=limit)
+    waiting_jobs = repo.queued_since(db, before=before, limit=limit, max_running=max_running)
     waiting_chunks = chunk_repo.queued_chunks_since(db, before=before, limit=limit)
     missing = len(waiting_jobs) + len(waiting_chunks) - backlog
     if missing <= 0:
@@ -229,6 +230,7 @@ class SweeperThread:
                     backlog=self.backlog(),
                     enqueue=self.enqueue,
                     older_than_seconds=self.settings.lost_message_seconds,
+                    max_running=self.settings.tenant_max_running,
                 )
             return handled
 
