@@ -163,3 +163,13 @@ def test_s3_files_it_could_not_delete_are_an_error(
     monkeypatch.undo()
     assert blobs.delete_prefix("job1") == 2
     assert not blobs.exists("job1/input")
+
+
+def test_an_s3_download_is_a_scratch_file_of_this_process(s3_endpoint: str, s3_bucket: str) -> None:
+    """Named so that, if this process is killed with it, the next worker removes it."""
+    blobs = S3Blobs(s3_bucket, endpoint_url=s3_endpoint)
+    blobs.put("job1/input", b"%PDF-1.7\n")
+    with blobs.local_file("job1/input") as path:
+        assert path.name.startswith(f"pdfq-{os.getpid()}-blob-")
+        assert path.read_bytes() == b"%PDF-1.7\n"
+    assert not path.exists()

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pdfq import scratch
 from pdfq.api.auth import Authenticator, RateLimiter
 from pdfq.api.events import JobEvents
 from pdfq.api.feeds import EventFeeds
@@ -70,6 +71,7 @@ def build_services(settings: Settings) -> Services:
     cleanup = getattr(blobs, "remove_stale_temp_files", None)
     if cleanup is not None:
         cleanup()
+    scratch.remove_orphans()
     return Services(
         settings=settings,
         db=db,

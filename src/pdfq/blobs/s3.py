@@ -21,6 +21,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pdfq import scratch
 from pdfq.blobs import CHUNK_SIZE, check_key
 from pdfq.errors import StorageError
 
@@ -199,7 +200,7 @@ class S3Blobs:
 
     @contextlib.contextmanager
     def local_file(self, key: str) -> Iterator[Path]:
-        fd, name = tempfile.mkstemp(prefix="pdfq-", suffix=".blob")
+        fd, name = tempfile.mkstemp(prefix=scratch.prefix("blob"), suffix=".blob")
         path = Path(name)
         try:
             with os.fdopen(fd, "wb") as out:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
+from pdfq import scratch
 from pdfq.errors import JobTimeout, MalformedPdf, TooManyPages, UnsafePdf, UnsupportedType
 from pdfq.formats import InputType
 
@@ -125,7 +126,7 @@ def office_to_pdf(source: Path, target: Path, kind: InputType, limits: ConvertLi
             f"{kind.value.upper()} files need LibreOffice on the workers, and it is not "
             "installed (Debian: libreoffice-writer-nogui, -impress-nogui, -calc-nogui)"
         )
-    with tempfile.TemporaryDirectory(prefix="pdfq-convert-") as folder:
+    with tempfile.TemporaryDirectory(prefix=scratch.prefix("convert")) as folder:
         work = Path(folder)
         document = work / f"document{SUFFIXES[kind]}"
         shutil.copyfile(source, document)

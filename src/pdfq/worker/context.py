@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from pdfq import tracing
+from pdfq import scratch, tracing
 from pdfq.blobs import Blobs, open_blobs
 from pdfq.config import Settings
 from pdfq.crypto import SecretBox, load_secret_box
@@ -229,6 +229,7 @@ class Watchdog:
 
 def build_worker_context(settings: Settings) -> WorkerContext:
     """Everything a worker process needs, built once per process."""
+    scratch.remove_orphans()  # what a worker killed before its clean-up left
     db = Database(settings.database_url, pool_size=2)
     owner = process_owner()
     tracing.setup(settings, "pdfq-worker")

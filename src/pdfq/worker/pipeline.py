@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from pdfq import results, tracing
+from pdfq import results, scratch, tracing
 from pdfq.blobs import put_file
 from pdfq.domain import ErrorCode, JobError, JobStatus, Metadata, OcrMode, PageResult
 from pdfq.errors import (
@@ -192,7 +192,7 @@ def _input_file(
             return
         with (
             ctx.blobs.local_file(results.input_key(record.id)) as source,
-            tempfile.TemporaryDirectory(prefix="pdfq-") as folder,
+            tempfile.TemporaryDirectory(prefix=scratch.prefix("convert")) as folder,
         ):
             target = Path(folder) / "converted.pdf"
             done = convert.to_pdf(source, target, record.input_type, ctx.convert_limits)

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
 
-from pdfq import results
+from pdfq import results, scratch
 from pdfq.api.deps import ReaderDep, ServicesDep
 from pdfq.api.disposition import inline
 from pdfq.api.routes.jobs import gone
@@ -101,7 +101,7 @@ def _fetch(services: Services, key: str, target: Path) -> bool:
 
 async def _draw_and_keep(services: Services, record: JobRecord, key: str) -> bytes:
     """Draw the preview in a scratch folder and keep it under ``key`` for the next call."""
-    folder = Path(tempfile.mkdtemp(prefix="pdfq-preview-"))
+    folder = Path(tempfile.mkdtemp(prefix=scratch.prefix("preview")))
     try:
         target = folder / PREVIEW
         await _make_preview(services, record, folder, target)
