@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 
 from pdfq.api import create_app
 from pdfq.config import Settings
+from pdfq.errors import StorageError
 from tests import samples
 from tests.helpers import events_of, submit, wait_job, wait_until
 
@@ -382,6 +383,28 @@ def test_retry_and_delete(api: TestClient, report_pdf: bytes) -> None:
     assert api.get(f"/v1/jobs/{done}").status_code == 404
     assert api.delete(f"/v1/jobs/{done}").status_code == 404
     assert not (data_dir / "blobs" / done).exists()
+
+
+def test_a_delete_storage_refuses_can_be_asked_again(
+    api: TestClient, report_pdf: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files go first: when storage refuses, the answer is 503 and the job is still
+    there, so the same DELETE works once storage does."""
+    job_id = submit(api, report_pdf, form={"dedupe": "false"}).json()["id"]
+    wait_job(api, job_id)
+    blobs = api.app.state.services.blobs  # type: ignore[attr-defined]
+    real = blobs.delete_prefix
+
+    def refuse(prefix: str) -> int:
+        raise StorageError(f"S3 kept 3 of 3 files under {prefix}: AccessDenied")
+
+    monkeypatch.setattr(blobs, "delete_prefix", refuse)
+    refused = api.delete(f"/v1/jobs/{job_id}")
+    assert refused.status_code == 503
+    assert api.get(f"/v1/jobs/{job_id}").status_code == 200
+    monkeypatch.setattr(blobs, "delete_prefix", real)
+    assert api.delete(f"/v1/jobs/{job_id}").status_code == 204
+    assert api.get(f"/v1/jobs/{job_id}").status_code == 404
 
 
 def test_unknown_routes_and_jobs_are_json_404(api: TestClient) -> None:

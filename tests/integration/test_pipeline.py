@@ -357,7 +357,16 @@ def test_an_attempt_the_store_failed_mid_way_is_given_back_not_run_again(
     starts over and the job ends with one result."""
     job_id = _store_fails_the_end(ctx, pages=4)
     monkeypatch.setattr(pipeline, "backoff_seconds", lambda attempt: 0.0)  # claimable at once
-    retried = pipeline.give_back_after_store_failure(ctx, Claim(job_id=job_id, attempt=1))
+    # A retry naming another process as the attempt's holder finds the job is not its own
+    # (after a retry of the job, its new run counts attempts from one again).
+    elsewhere = pipeline.give_back_after_store_failure(
+        ctx, Claim(job_id=job_id, attempt=1), owner="another-host:1"
+    )
+    assert elsewhere.status is None
+    assert ctx.blobs.exists(results.input_key(job_id))
+    retried = pipeline.give_back_after_store_failure(
+        ctx, Claim(job_id=job_id, attempt=1), owner=ctx.owner
+    )
     assert retried.status == JobStatus.QUEUED
     assert not ctx.blobs.exists(results.result_key(job_id, 1, results.RESULT))
     # A second retry of the same attempt (a duplicate message) changes nothing.

@@ -7,8 +7,11 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from pdfq import results
 from pdfq.blobs.local import LocalBlobs
+from pdfq.errors import StorageError
 from pdfq.store import Database
 from pdfq.store import events as event_repo
 from pdfq.store import jobs as repo
@@ -139,3 +142,29 @@ def test_a_retried_job_does_not_lose_its_input(db: Database, tmp_path: Path) -> 
     report = cleanup(db, blobs, Retention(inputs=timedelta(hours=1)), now=ended)
     assert report.inputs == []
     assert blobs.exists(results.input_key(job_id))
+
+
+def test_files_storage_keeps_do_not_stop_the_clean_up_of_other_jobs(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object lock, a policy that denies deleting: that job's files stay (logged), and
+    the other jobs are cleaned up as usual."""
+    blobs = LocalBlobs(tmp_path / "blobs")
+    locked, other = make_job(db), make_job(db)
+    for job_id in (locked, other):
+        with_files(blobs, job_id)
+        run_to_success(db, job_id)
+    real_delete_prefix = blobs.delete_prefix
+
+    def keep_locked(prefix: str) -> int:
+        if prefix == locked:
+            raise StorageError(f"S3 kept 2 of 2 files under {locked}: AccessDenied")
+        return real_delete_prefix(prefix)
+
+    monkeypatch.setattr(blobs, "delete_prefix", keep_locked)
+    finished = [job(db, j).finished_at for j in (locked, other)]
+    ended_at = max(t for t in finished if t is not None)
+    report = cleanup(db, blobs, Retention(results=DAY), now=ended_at + 2 * DAY)
+    assert report.results == [other]
+    assert not (blobs.root / other).exists()
+    assert blobs.exists(results.input_key(locked))

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from pdfq.domain import ErrorCode, JobError, JobStatus, Options, new_id
 from pdfq.store import Database, upgrade
+from pdfq.store import chunks as chunk_repo
 from pdfq.store import events as event_repo
 from pdfq.store import jobs as repo
 from pdfq.store.jobs import NewJob, PageRecord
@@ -245,6 +246,28 @@ def test_sweeper_requeues_expired_leases_and_enqueues(db: Database) -> None:
     # Renewing keeps a lease alive; a renewal for a lost attempt reports it.
     assert repo.renew_lease(db, job_id=live, attempt=1, owner="alive:1", lease_seconds=300)
     assert not repo.renew_lease(db, job_id=dead, attempt=1, owner="gone:1", lease_seconds=300)
+
+
+def test_only_the_lease_holder_renews_it(db: Database) -> None:
+    """A renewal in flight when its attempt handed the work on must not take it back."""
+    job_id = make_job(db)
+    assert repo.claim(db, job_id=job_id, owner="a:1", lease_seconds=60)
+    assert not repo.renew_lease(db, job_id=job_id, attempt=1, owner="b:2", lease_seconds=60)
+    assert repo.renew_lease(db, job_id=job_id, attempt=1, owner="a:1", lease_seconds=60)
+    # Fanned out, the job holds no lease of its own: an old renewal must not give it one,
+    # which nobody would renew and the sweeper would take for a dead worker.
+    fanned = chunk_repo.fan_out(
+        db, job_id=job_id, attempt=1, ranges=[(1, 1), (2, 2)], pages_total=2, findings=None
+    )
+    assert fanned
+    assert not repo.renew_lease(db, job_id=job_id, attempt=1, owner="a:1", lease_seconds=60)
+    record = repo.get_job(db, job_id=job_id)
+    assert record is not None
+    assert (record.lease_owner, record.lease_expires_at) == (None, None)
+    chunk = chunk_repo.claim_chunk(db, job_id=job_id, number=0, owner="c:3", lease_seconds=60)
+    assert chunk is not None
+    assert not chunk_repo.renew_chunk_lease(db, claim=chunk, owner="d:4", lease_seconds=60)
+    assert chunk_repo.renew_chunk_lease(db, claim=chunk, owner="c:3", lease_seconds=60)
 
 
 def test_cancel_retry_and_delete(db: Database) -> None:

@@ -101,7 +101,6 @@ def worker_context(settings: Settings, app: Celery) -> WorkerContext:
             ctx.enqueue = lambda job_id, chunk, delay: send_or_leave_to_sweeper(
                 app, job_id, chunk, delay
             )
-            signal.signal(signal.SIGUSR2, _on_cancel_signal)
             _wake_on_signals(ctx.leases)
             os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # see worker/child.py
             with contextlib.suppress(OSError):
@@ -136,20 +135,27 @@ def _wake_on_signals(leases: LeaseKeeper) -> None:
 
 
 def _run(
-    task: Task, ctx: WorkerContext, claim: Claim | None, *, resumed: bool = False
+    task: Task,
+    ctx: WorkerContext,
+    claim: Claim | None,
+    *,
+    resumed: bool = False,
+    owner: str | None = None,
 ) -> str | None:
     if claim is None:  # already claimed, finished or canceled: a duplicate or late message
         return None
-    # Live notifications come from the store itself (NOTIFY with each commit).
-    step = give_back_after_store_failure if resumed else process_job
     try:
-        outcome = step(ctx, claim)
+        # Live notifications come from the store itself (NOTIFY with each commit).
+        if resumed:
+            outcome = give_back_after_store_failure(ctx, claim, owner)
+        else:
+            outcome = process_job(ctx, claim)
     except TransientError as exc:
         # The store could not record the outcome: give this attempt back later. The retry
         # names the work claimed, which a job message (a turn) need not have named.
         work = [claim.job_id] if claim.chunk is None else [claim.job_id, claim.chunk]
         raise task.retry(
-            args=[*work, claim.attempt],
+            args=[*work, claim.attempt, ctx.owner],
             countdown=backoff_seconds(task.request.retries),
             max_retries=TRANSIENT_RETRIES,
             exc=exc,
@@ -159,10 +165,13 @@ def _run(
 
 def _register_tasks(app: Celery, settings: Settings) -> None:
     @app.task(name=TASK_JOB, bind=True)  # type: ignore[untyped-decorator]
-    def run_job(task: Task, job_id: str, attempt: int | None = None) -> str | None:
+    def run_job(
+        task: Task, job_id: str, attempt: int | None = None, owner: str | None = None
+    ) -> str | None:
         ctx = worker_context(settings, task.app)
-        if attempt is not None:  # a retry after the store failed this attempt
-            return _run(task, ctx, Claim(job_id=job_id, attempt=attempt), resumed=True)
+        if attempt is not None:  # a retry after the store failed this attempt (in `owner`)
+            retried = Claim(job_id=job_id, attempt=attempt)
+            return _run(task, ctx, retried, resumed=True, owner=owner)
         try:
             claim = _claim_next(ctx, task.app, job_id)
         except TransientError as exc:
@@ -174,11 +183,17 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
         return _run(task, ctx, claim)
 
     @app.task(name=TASK_CHUNK, bind=True)  # type: ignore[untyped-decorator]
-    def run_chunk(task: Task, job_id: str, number: int, attempt: int | None = None) -> str | None:
+    def run_chunk(
+        task: Task,
+        job_id: str,
+        number: int,
+        attempt: int | None = None,
+        owner: str | None = None,
+    ) -> str | None:
         ctx = worker_context(settings, task.app)
-        if attempt is not None:  # a retry after the store failed this attempt
+        if attempt is not None:  # a retry after the store failed this attempt (in `owner`)
             retried = Claim(job_id=job_id, attempt=attempt, chunk=number)
-            return _run(task, ctx, retried, resumed=True)
+            return _run(task, ctx, retried, resumed=True, owner=owner)
         try:
             claim = chunk_repo.claim_chunk(
                 ctx.db,
@@ -228,6 +243,9 @@ def _reset_after_fork(**_kwargs: Any) -> None:
     # A pool process must build its own context (database connections are not fork-safe).
     global _context
     _context = None
+    # At once, not with the context: a cancel may ask this process to check its job while it
+    # still builds it, and SIGUSR2 would otherwise end the process.
+    signal.signal(signal.SIGUSR2, _on_cancel_signal)
 
 
 @control_command(args=[("job_id", str)], signature="<job_id>")  # type: ignore[untyped-decorator]

@@ -13,7 +13,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 
 from pdfq.domain import JobStatus
 from pdfq.store import fair
@@ -258,12 +269,13 @@ def _this_attempt(claim: Claim) -> Any:
 def renew_chunk_lease(
     db: Database, *, claim: Claim, owner: str, lease_seconds: float, now: datetime | None = None
 ) -> bool:
-    """Extend the chunk's lease; ``False`` when it (or its job) is no longer this attempt's."""
+    """Extend the chunk's lease ``owner`` holds; ``False`` when it (or its job) is no longer
+    this attempt's."""
     now = now or utcnow()
     with db.write() as conn:
         result = conn.execute(
             update(chunks)
-            .where(_this_attempt(claim))
+            .where(_this_attempt(claim), chunks.c.lease_owner == owner)
             .values(
                 lease_owner=owner,
                 lease_expires_at=now + timedelta(seconds=lease_seconds),
@@ -375,11 +387,13 @@ def requeue_chunk(
     reason: str,
     max_attempts: int,
     count_attempt: bool = True,
+    owner: str | None = None,
     now: datetime | None = None,
 ) -> str | None:
     """Give a chunk back: ``"queued"``, or ``"exhausted"`` when its attempts are used up (the
     caller then fails the job), or ``None`` when the attempt no longer owned it.
-    ``count_attempt=False`` hands it back without spending an attempt (shutdown)."""
+    ``count_attempt=False`` hands it back without spending an attempt (shutdown); ``owner``:
+    only while that process holds its lease."""
     now = now or utcnow()
     exhausted = count_attempt and claim.attempt >= max_attempts
     values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
@@ -394,6 +408,7 @@ def requeue_chunk(
                 chunks.c.number == claim.chunk,
                 chunks.c.status == RUNNING,
                 chunks.c.attempts == claim.attempt,
+                true() if owner is None else chunks.c.lease_owner == owner,
             )
             .values(values)
         )

@@ -582,9 +582,11 @@ def _running(job_id: str, attempt: int) -> Any:
     return (jobs.c.id == job_id) & (jobs.c.status == RUNNING) & (jobs.c.attempts == attempt)
 
 
+# Only the lease's holder renews it: a renewal in flight when the attempt handed the job on
+# (fanned out, given back, a new run after a retry that reuses the attempt number) misses.
 _RENEW = (
     update(jobs)
-    .where(_THIS_ATTEMPT)
+    .where(_THIS_ATTEMPT & (jobs.c.lease_owner == bindparam("owner")))
     .values(
         lease_owner=bindparam("owner"),
         lease_expires_at=bindparam("expires"),
@@ -602,7 +604,8 @@ def renew_lease(
     lease_seconds: float,
     now: datetime | None = None,
 ) -> bool:
-    """Extend the lease; ``False`` means the job is no longer this attempt's to run."""
+    """Extend the lease ``owner`` holds; ``False`` means the job is no longer this attempt's
+    to run."""
     now = now or utcnow()
     params = {"job_id": job_id, "attempt": attempt, **_claim_params(owner, lease_seconds, now)}
     with db.write() as conn:
@@ -841,12 +844,14 @@ def requeue(
     final_code: ErrorCode = ErrorCode.WORKER_LOST,
     count_attempt: bool = True,
     delay_seconds: float = 0.0,
+    owner: str | None = None,
     now: datetime | None = None,
 ) -> JobStatus | None:
     """Give a running attempt back: re-queue the job, or fail it once attempts are used up.
 
     ``count_attempt=False`` hands the job back without spending an attempt (graceful shutdown);
-    ``delay_seconds`` keeps it from being claimed again before then (back-off).
+    ``delay_seconds`` keeps it from being claimed again before then (back-off); ``owner``:
+    only while that process holds the lease (a late retry must not give back a newer run).
     Returns the new status, or ``None`` if the attempt did not own the job any more.
     """
     now = now or utcnow()
@@ -875,9 +880,10 @@ def requeue(
         event = ("retried", {"attempt": attempt, "reason": reason})
         new_status = JobStatus.QUEUED
     with db.write() as conn:
-        row = conn.execute(
-            update(jobs).where(_running(job_id, attempt)).values(values).returning(jobs)
-        ).first()
+        condition = _running(job_id, attempt)
+        if owner is not None:
+            condition &= jobs.c.lease_owner == owner
+        row = conn.execute(update(jobs).where(condition).values(values).returning(jobs)).first()
         if row is None:
             return None
         if not count_attempt:

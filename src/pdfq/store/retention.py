@@ -17,17 +17,22 @@ and running jobs never expire.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy import delete, select, update
 
 from pdfq import results
 from pdfq.blobs import Blobs
 from pdfq.domain import TERMINAL_STATUSES
+from pdfq.errors import StorageError
 from pdfq.store.db import Database
 from pdfq.store.jobs import JobRecord, forget_work, utcnow
 from pdfq.store.tables import events, jobs, webhook_deliveries
+
+log = structlog.get_logger(__name__)
 
 BATCH = 200
 STALE = timedelta(minutes=10)
@@ -160,6 +165,19 @@ def _records(db: Database, before: datetime, *, dry_run: bool, limit: int) -> tu
     return ids, len(event_ids)
 
 
+def _each(due: Sequence[JobRecord], step: Callable[[JobRecord], bool]) -> list[str]:
+    """The jobs ``step`` handled. One whose files storage will not remove (an object lock,
+    a policy) is passed over, so it cannot stop the clean-up of every other job."""
+    done = []
+    for record in due:
+        try:
+            if step(record):
+                done.append(record.id)
+        except StorageError as exc:
+            log.warning("retention left a job's files", job_id=record.id, error=str(exc))
+    return done
+
+
 def cleanup(
     db: Database,
     blobs: Blobs,
@@ -182,7 +200,7 @@ def cleanup(
             if dry_run:
                 report.results += [r.id for r in due]
                 break
-            report.results += [r.id for r in due if _expire(db, blobs, r, now)]
+            report.results += _each(due, lambda r: _expire(db, blobs, r, now))
             if len(due) < batch:
                 break
     if retention.inputs:
@@ -191,7 +209,7 @@ def cleanup(
             if dry_run:
                 report.inputs += [r.id for r in due if r.id not in report.results]
                 break
-            report.inputs += [r.id for r in due if _remove_input(db, blobs, r, now)]
+            report.inputs += _each(due, lambda r: _remove_input(db, blobs, r, now))
             if len(due) < batch:
                 break
     if retention.records:

@@ -87,6 +87,12 @@ class LeaseKeeper:
             with self._lock:
                 self._current = None
 
+    def release(self) -> None:
+        """The attempt handed its work on (fanned out, gave it back) or acknowledged a stop:
+        nothing to renew, and nothing for the watchdog to stop."""
+        with self._lock:
+            self._current = None
+
     @property
     def current(self) -> JobControl | None:
         with self._lock:

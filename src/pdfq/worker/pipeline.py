@@ -278,6 +278,9 @@ def _chunk_ranges(ctx: WorkerContext, doc: Document) -> list[tuple[int, int]] | 
 
 
 def _discard(ctx: WorkerContext, job_id: str, attempt: int) -> None:
+    # The attempt is over (it stopped as told, lost its job, or failed): removing its files
+    # may take a while on S3, and nothing is left to renew or to stop.
+    ctx.leases.release()
     try:
         ctx.blobs.delete_prefix(results.attempt_prefix(job_id, attempt))
     except Exception as exc:  # leftovers are harmless: nothing points at them
@@ -452,6 +455,7 @@ def _fan_out(
         events=progress.events,
     ):
         raise LeaseLost
+    ctx.leases.release()  # the job has no lease of its own now: each chunk will
     for number in range(len(ranges)):
         ctx.enqueue(record.id, number, 0.0)
     log.info("job fanned out", chunks=len(ranges), pages=state["pages_total"])
@@ -514,10 +518,18 @@ def _run_chunk(
             return _fail_job(ctx, record, _error_of(exc))
 
 
-def retry_later(ctx: WorkerContext, claim: Claim, reason: str, final_code: ErrorCode) -> Outcome:
+def retry_later(
+    ctx: WorkerContext,
+    claim: Claim,
+    reason: str,
+    final_code: ErrorCode,
+    *,
+    owner: str | None = None,
+) -> Outcome:
     """After a transient failure: re-queue the job or chunk with a back-off, or fail the job
-    once its attempts are used up."""
+    once its attempts are used up (with ``owner``: only while that process holds its lease)."""
     delay = backoff_seconds(claim.attempt)
+    ctx.leases.release()
     status, requeued = give_back(
         ctx.db,
         claim,
@@ -525,6 +537,7 @@ def retry_later(ctx: WorkerContext, claim: Claim, reason: str, final_code: Error
         max_attempts=ctx.settings.max_attempts,
         final_code=final_code,
         delay_seconds=delay,
+        owner=owner,
     )
     if requeued:
         ctx.enqueue(claim.job_id, claim.chunk, delay)
@@ -533,21 +546,28 @@ def retry_later(ctx: WorkerContext, claim: Claim, reason: str, final_code: Error
     return Outcome(claim.job_id, status)
 
 
-def give_back_after_store_failure(ctx: WorkerContext, claim: Claim) -> Outcome:
+def give_back_after_store_failure(
+    ctx: WorkerContext, claim: Claim, owner: str | None = None
+) -> Outcome:
     """For an attempt the store failed mid-way, so that it could be neither finished nor given
     back then (the queue retries it later): give it back now, as a transient failure is when
     the store answers. It is not run again in place: its page rows and files may be half
     there. A no-op when the attempt's finish landed after all, or its work moved on (canceled,
-    swept after its lease ran out)."""
+    swept after its lease ran out, or, when ``owner`` names the process that ran it, taken by
+    another: a job run again after a retry counts its attempts from one again)."""
     record = repo.get_job(ctx.db, job_id=claim.job_id)
     if record is None:
         return Outcome(claim.job_id, None)
     if claim.chunk is None:
         if record.status != JobStatus.RUNNING or record.attempts != claim.attempt:
             return Outcome(claim.job_id, None)
+        if owner is not None and record.lease_owner != owner:
+            return Outcome(claim.job_id, None)
         _discard(ctx, claim.job_id, claim.attempt)
     reason = "the store could not record the attempt"
-    return retry_later(ctx, replace(claim, record=record), reason, ErrorCode.UNAVAILABLE)
+    return retry_later(
+        ctx, replace(claim, record=record), reason, ErrorCode.UNAVAILABLE, owner=owner
+    )
 
 
 def _merge(ctx: WorkerContext, record: JobRecord) -> Outcome:

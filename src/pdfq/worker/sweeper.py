@@ -43,9 +43,11 @@ def give_back(
     final_code: ErrorCode = ErrorCode.WORKER_LOST,
     count_attempt: bool = True,
     delay_seconds: float = 0.0,
+    owner: str | None = None,
 ) -> tuple[JobStatus | None, bool]:
     """Re-queue the attempt or fail its job. Returns ``(job status, work re-queued)``;
-    the status is ``None`` when the attempt no longer owned the work."""
+    the status is ``None`` when the attempt no longer owned the work (or, with ``owner``,
+    that process no longer held its lease)."""
     if claim.chunk is None:
         status = repo.requeue(
             db,
@@ -56,10 +58,16 @@ def give_back(
             final_code=final_code,
             count_attempt=count_attempt,
             delay_seconds=delay_seconds,
+            owner=owner,
         )
         return status, status == JobStatus.QUEUED
     state = chunk_repo.requeue_chunk(
-        db, claim=claim, reason=reason, max_attempts=max_attempts, count_attempt=count_attempt
+        db,
+        claim=claim,
+        reason=reason,
+        max_attempts=max_attempts,
+        count_attempt=count_attempt,
+        owner=owner,
     )
     if state == "queued":
         return JobStatus.RUNNING, True

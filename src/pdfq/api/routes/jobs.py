@@ -283,7 +283,9 @@ def _delete(services: Services, job_id: str, tenant: str) -> Response:
         raise NotFound(f"no job {job_id}")
     if before == JobStatus.RUNNING:
         services.queue.cancel(job_id)
-    repo.delete_job(services.db, job_id=job_id)
+    # Files first: if storage refuses (down, or keeping some files), the answer is 503 and
+    # the job is still there to delete again, instead of files nobody can reach any more.
     services.blobs.delete_prefix(job_id)
+    repo.delete_job(services.db, job_id=job_id)
     services.events.publish("job", {"job_id": job_id, "status": None})
     return Response(status_code=204)
