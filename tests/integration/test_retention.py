@@ -164,7 +164,18 @@ def test_files_storage_keeps_do_not_stop_the_clean_up_of_other_jobs(
     monkeypatch.setattr(blobs, "delete_prefix", keep_locked)
     finished = [job(db, j).finished_at for j in (locked, other)]
     ended_at = max(t for t in finished if t is not None)
-    report = cleanup(db, blobs, Retention(results=DAY), now=ended_at + 2 * DAY)
+    retention = Retention(results=DAY, records=2 * DAY)
+    report = cleanup(db, blobs, retention, now=ended_at + 3 * DAY)
     assert report.results == [other]
+    assert report.records == [other]
     assert not (blobs.root / other).exists()
+    # The locked job's row stays while its files do: without it nothing could find them.
     assert blobs.exists(results.input_key(locked))
+    assert job(db, locked).expired_at is not None
+    assert cleanup(db, blobs, retention, now=ended_at + 4 * DAY).records == []
+
+    monkeypatch.undo()  # the lock is lifted: a later clean-up finishes the job
+    later = cleanup(db, blobs, retention, now=ended_at + 5 * DAY)
+    assert (later.results, later.records) == ([locked], [locked])
+    assert not (blobs.root / locked).exists()
+    assert repo.get_job(db, job_id=locked) is None

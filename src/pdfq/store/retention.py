@@ -132,7 +132,14 @@ def _expire(db: Database, blobs: Blobs, record: JobRecord, now: datetime) -> boo
             ).rowcount
         if marked != 1:
             return False
-    blobs.delete_prefix(record.id)  # the input and every attempt's files
+    try:
+        blobs.delete_prefix(record.id)  # the input and every attempt's files
+    except StorageError:
+        # Not all gone (storage down, or keeping some): marked so, the row stays, and a later
+        # clean-up tries again; rows go only once their files are gone.
+        with db.write() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == record.id).values(input_removed_at=None))
+        raise
     with db.write() as conn:  # files first, then rows; input_removed_at says it is done
         conn.execute(update(jobs).where(jobs.c.id == record.id).values(input_removed_at=now))
         forget_work(conn, record.id)
@@ -148,7 +155,11 @@ def _expire(db: Database, blobs: Blobs, record: JobRecord, now: datetime) -> boo
 def _records(db: Database, before: datetime, *, dry_run: bool, limit: int) -> tuple[list[str], int]:
     stale = (
         select(jobs.c.id)
-        .where(jobs.c.expired_at.is_not(None), jobs.c.finished_at < before)
+        .where(
+            jobs.c.expired_at.is_not(None),
+            jobs.c.input_removed_at.is_not(None),  # its files are gone
+            jobs.c.finished_at < before,
+        )
         .limit(limit)
     )
     old_events = select(events.c.id).where(events.c.at < before).limit(limit * 50)

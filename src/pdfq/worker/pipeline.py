@@ -406,8 +406,11 @@ def _run_whole(
         log.warning("job hit a transient error", code=exc.code.value, reason=exc.message)
         if _published(ctx, claim):
             return Outcome(claim.job_id, JobStatus.SUCCEEDED)
+        # Given back first: the attempt's lease is renewed until then, however long removing
+        # its files takes on a storage that is failing.
+        outcome = retry_later(ctx, claim, exc.message, exc.code)
         _discard(ctx, claim.job_id, claim.attempt)
-        return retry_later(ctx, claim, exc.message, exc.code)
+        return outcome
     except Exception as exc:  # input errors, time-outs, and anything a document can cause
         error = _error_of(exc)
         if isinstance(exc, InputError | ProcessingError):
@@ -558,16 +561,19 @@ def give_back_after_store_failure(
     record = repo.get_job(ctx.db, job_id=claim.job_id)
     if record is None:
         return Outcome(claim.job_id, None)
-    if claim.chunk is None:
-        if record.status != JobStatus.RUNNING or record.attempts != claim.attempt:
-            return Outcome(claim.job_id, None)
-        if owner is not None and record.lease_owner != owner:
-            return Outcome(claim.job_id, None)
-        _discard(ctx, claim.job_id, claim.attempt)
+    if claim.chunk is None and (
+        record.status != JobStatus.RUNNING
+        or record.attempts != claim.attempt
+        or (owner is not None and record.lease_owner != owner)
+    ):
+        return Outcome(claim.job_id, None)
     reason = "the store could not record the attempt"
-    return retry_later(
+    outcome = retry_later(
         ctx, replace(claim, record=record), reason, ErrorCode.UNAVAILABLE, owner=owner
     )
+    if claim.chunk is None and outcome.status is not None:  # given back: its files are waste
+        _discard(ctx, claim.job_id, claim.attempt)
+    return outcome
 
 
 def _merge(ctx: WorkerContext, record: JobRecord) -> Outcome:
