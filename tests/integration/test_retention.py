@@ -179,3 +179,25 @@ def test_files_storage_keeps_do_not_stop_the_clean_up_of_other_jobs(
     assert (later.results, later.records) == ([locked], [locked])
     assert not (blobs.root / locked).exists()
     assert repo.get_job(db, job_id=locked) is None
+
+
+def test_a_job_expiring_with_files_kept_cannot_be_retried(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its record says its files are not all gone, not that it may run again."""
+    blobs = LocalBlobs(tmp_path / "blobs")
+    job_id = make_job(db)
+    with_files(blobs, job_id)
+    canceled, _ = repo.cancel(db, job_id=job_id)
+    assert canceled is not None
+    assert canceled.finished_at is not None
+
+    def keep(prefix: str) -> int:
+        raise StorageError(f"S3 kept 2 of 2 files under {prefix}: AccessDenied")
+
+    monkeypatch.setattr(blobs, "delete_prefix", keep)
+    cleanup(db, blobs, Retention(results=DAY), now=canceled.finished_at + 2 * DAY)
+    record = job(db, job_id)
+    assert record.expired_at is not None
+    assert record.input_removed_at is None
+    assert repo.retry(db, job_id=job_id) is None

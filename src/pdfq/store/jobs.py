@@ -992,6 +992,7 @@ def retry(
         jobs.c.id == job_id,
         jobs.c.status.in_([JobStatus.FAILED.value, JobStatus.CANCELED.value]),
         jobs.c.input_removed_at.is_(None),
+        jobs.c.expired_at.is_(None),  # expiring, its files not all gone yet (retention)
     )
     if tenant is not None:
         query = query.where(jobs.c.tenant == tenant)

@@ -260,7 +260,7 @@ def _retry(services: Services, job_id: str, tenant: str) -> Response:
         current = repo.get_job(services.db, job_id=job_id, tenant=tenant)
         if current is None:
             raise NotFound(f"no job {job_id}")
-        if current.input_removed_at is not None:
+        if current.input_removed_at is not None or current.expired_at is not None:
             raise gone(current)
         raise Conflict(
             f"only failed or canceled jobs can be retried; this one is {current.status.value}"
