@@ -64,13 +64,16 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples", type=int, default=200)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pdfq-fuzz-") as folder:
+        return _fuzz(Path(folder) / "fuzzed.pdf", args.examples)
+
+
+def _fuzz(target: Path, examples: int) -> int:
     outcomes: collections.Counter[str] = collections.Counter()
-    folder = Path(tempfile.mkdtemp(prefix="pdfq-fuzz-"))
-    target = folder / "fuzzed.pdf"
 
     @given(data=mutated(seeds()))
     @settings(
-        max_examples=args.examples,
+        max_examples=examples,
         deadline=None,
         database=None,
         derandomize=True,
