@@ -34,6 +34,17 @@ def multipart_tail() -> bytes:
     return b"\r\n--" + BOUNDARY + b"--\r\n"
 
 
+def whole_file_then_next_boundary(filename: str) -> bytes:
+    """A one-page PDF part, and the boundary after it: the server can store that file before
+    it reads a byte of the next part."""
+    return multipart_head(filename) + samples.text_pdf(pages=1) + b"\r\n--" + BOUNDARY + b"\r\n"
+
+
+def next_part_start(filename: str) -> bytes:
+    """The next file part's headers and first bytes (its boundary line was sent already)."""
+    return multipart_head(filename)[len(b"--" + BOUNDARY + b"\r\n") :] + b"%PDF-1.7\n"
+
+
 def request_head(port: int, length: int | None, path: bytes = b"/v1/jobs") -> bytes:
     lines = [
         b"POST " + path + b" HTTP/1.1",
@@ -130,9 +141,8 @@ def test_an_upload_refused_after_its_first_file_was_stored_leaves_nothing(
 ) -> None:
     """The first file is whole and stored before the second part shows the request is wrong
     (one file per job); the stored file goes with the refusal."""
-    first = multipart_head("a.pdf") + samples.text_pdf(pages=1) + b"\r\n--" + BOUNDARY + b"\r\n"
-    second = multipart_head("b.pdf")[len(b"--" + BOUNDARY + b"\r\n") :] + b"%PDF-1.7\n"
-    body = first + second + multipart_tail()
+    first = whole_file_then_next_boundary("a.pdf")
+    body = first + next_part_start("b.pdf") + multipart_tail()
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request_head(server.port, len(body)) + first)
         time.sleep(0.3)  # the server reads, and stores, the first file alone
@@ -144,11 +154,11 @@ def test_an_upload_refused_after_its_first_file_was_stored_leaves_nothing(
 
 
 def test_a_batch_whose_client_leaves_after_one_file_leaves_nothing(server: LiveServer) -> None:
-    first = multipart_head("a.pdf") + samples.text_pdf(pages=1) + b"\r\n--" + BOUNDARY + b"\r\n"
+    first = whole_file_then_next_boundary("a.pdf")
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request_head(server.port, 4 * 1024 * 1024, b"/v1/batches") + first)
         time.sleep(0.3)  # the first file is stored
-        sock.sendall(multipart_head("b.pdf")[len(b"--" + BOUNDARY + b"\r\n") :] + b"%PDF-1.7\n")
+        sock.sendall(next_part_start("b.pdf"))
         time.sleep(0.3)
     time.sleep(0.5)
     with server.client() as client:
