@@ -76,13 +76,26 @@ def create_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 6 * 3600},
+        broker_transport_options=_transport_options(settings.broker_url),
         beat_schedule={
             "pdfq-sweep": {"task": TASK_SWEEP, "schedule": settings.sweep_interval_seconds}
         },
     )
     _register_tasks(app, settings)
     return app
+
+
+def _transport_options(broker_url: str) -> dict[str, Any]:
+    """On Redis, no ack emulation: kombu would copy every message it delivers into a Redis
+    hash and delete it on the ack, two more round trips per message (one between its arrival
+    and its dispatch to a pool process), to put back, after a visibility timeout, the messages
+    of a worker that died whole. The store already recovers those: a claimed job when its lease
+    runs out, an unclaimed one when the sweeper re-sends what the broker lacks. Without it the
+    worker still puts back, from memory, the message of a pool process that died
+    (``reject_on_worker_lost``) and those it holds when it stops."""
+    if broker_url.split(":", 1)[0] in ("redis", "rediss", "sentinel"):
+        return {"ack_emulation": False}
+    return {}
 
 
 # --- worker side: one context per pool process ----------------------------------------------
