@@ -111,7 +111,9 @@ def apply(compare_and_set: Update) -> Select[Any]:
     """A compare-and-set on a running job (``UPDATE jobs … RETURNING``) with the page rows
     (``page_rows``) and events (``event_rows``) that go with it, written only when it matched.
     A ``pages`` event gets the job's progress after the update added to its data, as
-    :func:`pdfq.store.events.insert_events` does. Returns the updated row, or none."""
+    :func:`pdfq.store.events.insert_events` does. Returns the updated row's id, or nothing:
+    only whether it matched is used, and the whole row cost the client about 0.04 ms more per
+    call (a finish in a loop: 0.78 against 0.74 ms)."""
     done = compare_and_set.cte("done")
     new_pages = _rows("page_rows", list(pages.c), "new_pages")
     added_pages = insert(pages).from_select(
@@ -139,7 +141,9 @@ def apply(compare_and_set: Update) -> Select[Any]:
         .select_from(done.join(new_events, true()))
         .order_by(new_events.c.ord),
     )
-    return select(done).add_cte(added_pages.cte("added_pages"), added_events.cte("added_events"))
+    return select(done.c.id).add_cte(
+        added_pages.cte("added_pages"), added_events.cte("added_events")
+    )
 
 
 def create() -> Insert:
