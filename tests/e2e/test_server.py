@@ -153,6 +153,19 @@ def test_an_upload_refused_after_its_first_file_was_stored_leaves_nothing(
     wait_until(lambda: blob_files(server.data_dir) == [], timeout=5)
 
 
+def test_an_upload_refused_for_its_options_leaves_nothing(server: LiveServer) -> None:
+    """The options are read with the whole body, after the file: its first megabytes are in a
+    temporary file by then, its last ones not yet stored (they go with the job's creation)."""
+    data = samples.text_pdf(pages=1) + b"0" * (3 * 1024 * 1024)
+    with server.client() as client:
+        answer = client.post(
+            "/v1/jobs", files={"file": ("a.pdf", data)}, data={"no_such_option": "1"}
+        )
+        assert answer.status_code == 400, answer.text
+        assert client.get("/v1/jobs").json()["items"] == []
+    wait_until(lambda: blob_files(server.data_dir) == [], timeout=5)
+
+
 def test_a_batch_whose_client_leaves_after_one_file_leaves_nothing(server: LiveServer) -> None:
     first = whole_file_then_next_boundary("a.pdf")
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:

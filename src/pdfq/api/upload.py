@@ -8,7 +8,10 @@ refused as soon as it passes the limit, one of no supported type as soon as its 
 is in (a ZIP archive: at its end), and a
 client that disconnects leaves neither a job nor a file behind.
 
-The parser's callbacks only record state; :func:`_pump` does the I/O between chunks.
+The parser's callbacks only record state; :func:`_pump` does the I/O between chunks. A
+single upload (``POST /v1/jobs``) leaves its file's last batch, all of a small file, to be
+stored in the same hop to a thread as the job's creation: one hop per upload instead of two
+(about 0.25 ms less per job, measured in pairs on two cores).
 """
 
 from __future__ import annotations
@@ -119,6 +122,24 @@ class _File:
 class UploadResult:
     files: list[FilePart]
     fields: dict[str, str]
+    unstored: list[_File] = field(default_factory=list, repr=False)
+    """Files read to their end whose last bytes are not yet written and committed
+    (``receive_upload(..., store=False)``): :meth:`store` or :meth:`discard` them."""
+
+    def store(self) -> None:
+        """Write and commit the files left unstored. Blocking: call it in a thread, with the
+        work that follows (one hop to a thread per upload instead of two)."""
+        while self.unstored:
+            current = self.unstored.pop(0)
+            current.closed = True
+            _write_and_commit(current.writer, _take_pending(current))
+
+    def discard(self) -> None:
+        """Drop the files left unstored (blocking, as :meth:`store`)."""
+        while self.unstored:
+            current = self.unstored.pop(0)
+            current.closed = True
+            current.writer.abort()
 
 
 class _Receiver:
@@ -248,8 +269,9 @@ class _Receiver:
             raise error
 
 
-async def _pump(receiver: _Receiver) -> None:
-    """The I/O the callbacks asked for: write batches, commit finished files, drop refused."""
+async def _pump(receiver: _Receiver, *, store: bool = True) -> None:
+    """The I/O the callbacks asked for: write batches, commit finished files (unless not
+    ``store``: then they wait, their last bytes in memory), drop refused."""
     for current in receiver.files:
         if current.closed:
             continue
@@ -258,9 +280,10 @@ async def _pump(receiver: _Receiver) -> None:
             await blocking(current.writer.abort)
             continue
         if current.ended:
-            current.closed = True
             current.part.sha256 = current.digest.hexdigest()
-            await blocking(_write_and_commit, current.writer, _take_pending(current))
+            if store:
+                current.closed = True
+                await blocking(_write_and_commit, current.writer, _take_pending(current))
         elif current.pending_bytes >= WRITE_BATCH:
             await blocking(current.writer.write, _take_pending(current))
 
@@ -306,12 +329,15 @@ async def receive_upload(
     max_files: int = 1,
     lenient: bool = False,
     accepted: frozenset[str] = frozenset({"pdf", "image", "office"}),
+    store: bool = True,
 ) -> UploadResult:
     """Stream a ``multipart/form-data`` body into blobs; returns the files and form fields.
 
     With ``lenient`` (batches) a bad file is recorded on its :class:`FilePart` and the others
     are still stored; otherwise the first bad file raises and nothing is kept. On any error
     or disconnect, files not yet committed are dropped; the caller deletes committed ones.
+    Without ``store``, each file's last batch (all of a small file) is left to the caller:
+    :meth:`UploadResult.store` or :meth:`UploadResult.discard`.
     """
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
@@ -330,10 +356,10 @@ async def receive_upload(
     try:
         async for chunk in stream:
             parser.write(chunk)
-            await _pump(receiver)
+            await _pump(receiver, store=store)
         request.state.body_unread = False
         parser.finalize()
-        await _pump(receiver)
+        await _pump(receiver, store=store)
     except MultipartParseError as exc:
         await _abort_all(receiver)
         raise InvalidRequest(f"malformed multipart body: {exc}") from exc
@@ -345,9 +371,10 @@ async def receive_upload(
     except BaseException:
         await _abort_all(receiver)
         raise
-    if any(not f.closed for f in receiver.files):
+    if any(not (f.closed or f.ended) for f in receiver.files):
         await _abort_all(receiver)
         raise InvalidRequest("the upload ended in the middle of a file")
     if not receiver.files:
         raise InvalidRequest("no file: send the PDF in a multipart field named `file`")
-    return UploadResult(files=[f.part for f in receiver.files], fields=receiver.fields)
+    unstored = [f for f in receiver.files if not f.closed]
+    return UploadResult([f.part for f in receiver.files], receiver.fields, unstored)

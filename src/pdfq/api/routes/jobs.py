@@ -13,12 +13,12 @@ from pdfq.api.events import may_have_ended
 from pdfq.api.intake import admit, check_capacity, new_job, parse_options
 from pdfq.api.services import Services
 from pdfq.api.threads import blocking
-from pdfq.api.upload import receive_upload
+from pdfq.api.upload import UploadResult, receive_upload
 from pdfq.blobs import BlobWriter
 from pdfq.domain import Job, JobPage, JobStatus, new_id
 from pdfq.errors import Conflict, Expired, NotFound
 from pdfq.store import jobs as repo
-from pdfq.store.jobs import JobRecord
+from pdfq.store.jobs import JobRecord, NewJob
 from pdfq.store.notify import ended_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -126,14 +126,17 @@ async def submit_job(
         key = results.input_key(job_id)
         return key, services.blobs.writer(key)
 
+    upload: UploadResult | None = None
     try:
         # Inside: a file stored before the upload went wrong (a second file part, the
-        # client gone) is removed with the rest.
+        # client gone) is removed with the rest. The file's last bytes (all of a small one)
+        # are written and committed in the same thread hop as the job's creation.
         upload = await receive_upload(
             request,
             new_writer=new_writer,
             max_file_bytes=services.settings.max_file_bytes,
             accepted=services.settings.accepted_inputs,
+            store=False,
         )
         part = upload.files[0]
         options, password = parse_options(upload.fields)
@@ -148,10 +151,10 @@ async def submit_job(
         )
         if services.queue.announces_ends:  # marked before its end can be notified
             services.events.expect_end(job_id, principal.tenant)
-        record, created = await blocking(admit, services, new)
+        record, created = await blocking(_store_and_admit, services, upload, new)
     except BaseException:
         services.events.forget(job_id)
-        await blocking(services.blobs.delete_prefix, job_id)
+        await blocking(_remove_upload, services, upload, job_id)
         raise
     if record.status.is_terminal or not created:  # answered from an earlier job
         services.events.forget(job_id)
@@ -159,6 +162,19 @@ async def submit_job(
         await blocking(services.blobs.delete_prefix, job_id)
         return _replayed(record)
     return job_response(record.to_job(), 202, {"Location": f"/v1/jobs/{job_id}"})
+
+
+def _store_and_admit(
+    services: Services, upload: UploadResult, new: NewJob
+) -> tuple[JobRecord, bool]:
+    upload.store()
+    return admit(services, new)
+
+
+def _remove_upload(services: Services, upload: UploadResult | None, job_id: str) -> None:
+    if upload is not None:
+        upload.discard()
+    services.blobs.delete_prefix(job_id)
 
 
 @router.get("", response_model=JobPage, summary="List jobs, newest first")
