@@ -7,11 +7,12 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests import samples
-from tests.helpers import Cluster, events_of, overtaking, submit, wait_job
+from tests.helpers import Cluster, LiveServer, events_of, overtaking, submit, wait_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -53,6 +54,55 @@ def test_jobs_run_on_celery_workers_with_results_in_s3(cluster: Cluster, s3_endp
         assert f"pdfq/{job_id}/a1/result" in keys
         assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
         assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"pdfq/{job_id}/")
+
+
+def _what_the_client_gets(url: str, documents: dict[str, bytes]) -> dict[str, Any]:
+    """The README's client code, for each document: submit, wait, every form of the result,
+    the pages as they finish and the events, less what differs by run (ids, times)."""
+    import pdfq
+
+    got: dict[str, Any] = {}
+    with pdfq.Client(url, timeout=120) as client:
+        for name, data in documents.items():
+            job = client.wait(client.submit(data, filename=name).id, timeout=120)
+            result = client.result(job.id).model_dump(exclude={"id"})
+            for page in result["pages"]:
+                page.pop("ocr_seconds")
+            got[name] = {
+                "status": job.status,
+                "progress": job.progress,
+                "result": result,
+                "markdown": client.result(job.id, "markdown"),
+                "text": client.result(job.id, "text"),
+                "tables": client.tables_csv(job.id),
+                "pages": [(p.number, p.method, p.text) for p in client.iter_pages(job.id)],
+                "events": [e.type for e in client.history(job.id)],
+            }
+    return got
+
+
+def test_the_same_client_code_gets_the_same_results_from_both_shapes(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """What issue 3 is done by: `pdfq serve` with Celery, PostgreSQL and S3 plus `pdfq
+    worker`, and the embedded `pdfq serve` of the README, answer the same client code alike."""
+    from tests.scans import mixed_pdf
+
+    documents = {
+        "report.pdf": samples.report_pdf(pages=3),
+        "text.pdf": samples.text_pdf(pages=2),
+        "scanned.pdf": mixed_pdf("ts").pdf,
+    }
+    embedded = LiveServer(tmp_path / "embedded").start()
+    try:
+        alone = _what_the_client_gets(embedded.url, documents)
+    finally:
+        embedded.kill_group()
+    distributed = _what_the_client_gets(cluster.api.url, documents)
+    assert distributed == alone, cluster.logs()
+    assert alone["report.pdf"]["result"]["pages"][0]["tables"][0]["rows"] == samples.TABLE_ROWS
+    assert [method for _, method, _ in alone["scanned.pdf"]["pages"]] == ["text", "ocr"]
+    assert alone["text.pdf"]["events"][-1] == "succeeded"
 
 
 def test_the_long_poll_is_woken_by_workers_on_other_processes(cluster: Cluster) -> None:
