@@ -201,3 +201,36 @@ def test_a_job_expiring_with_files_kept_cannot_be_retried(
     assert record.expired_at is not None
     assert record.input_removed_at is None
     assert repo.retry(db, job_id=job_id) is None
+
+
+def test_many_jobs_whose_files_are_kept_do_not_hold_back_the_others(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs whose files storage keeps are taken up again by later clean-ups, oldest first; a
+    batch's worth of them must not be all each batch finds, or no other job would expire."""
+    blobs = LocalBlobs(tmp_path / "blobs")
+    locked = [make_job(db) for _ in range(5)]
+    for job_id in locked:
+        with_files(blobs, job_id)
+        run_to_success(db, job_id)
+    real_delete_prefix = blobs.delete_prefix
+
+    def keep_locked(prefix: str) -> int:
+        if prefix in locked:
+            raise StorageError(f"S3 kept 2 of 2 files under {prefix}: AccessDenied")
+        return real_delete_prefix(prefix)
+
+    monkeypatch.setattr(blobs, "delete_prefix", keep_locked)
+    retention = Retention(results=DAY)
+    first_end = job(db, locked[-1]).finished_at
+    assert first_end is not None
+    assert cleanup(db, blobs, retention, now=first_end + 2 * DAY, batch=2).results == []
+
+    later = make_job(db)  # ends after all of them
+    with_files(blobs, later)
+    run_to_success(db, later)
+    # A day on: the kept jobs are due for another try, and ahead of `later` in age.
+    report = cleanup(db, blobs, retention, now=first_end + 5 * DAY, batch=2)
+    assert report.results == [later]
+    assert not (blobs.root / later).exists()
+    assert all(blobs.exists(results.input_key(job_id)) for job_id in locked)

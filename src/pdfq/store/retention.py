@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
 
 from pdfq import results
 from pdfq.blobs import Blobs
@@ -82,18 +82,27 @@ def _inputs_due(db: Database, before: datetime, limit: int) -> list[JobRecord]:
         return [JobRecord.from_row(r) for r in conn.execute(query)]
 
 
-def _results_due(db: Database, before: datetime, now: datetime, limit: int) -> list[JobRecord]:
+def _results_due(
+    db: Database, before: datetime, now: datetime, limit: int, after: JobRecord | None
+) -> list[JobRecord]:
     """Jobs whose results expire, and expired ones whose files are not all gone yet (a
-    cleanup that stopped half-way)."""
+    cleanup that stopped half-way, or files storage kept), oldest first, after ``after``:
+    a cleanup walks past the jobs it could not finish instead of finding them again at the
+    head of every batch."""
     due = (jobs.c.status.in_(ENDED) & (jobs.c.finished_at < before)) & jobs.c.expired_at.is_(None)
-    # Left half-way (a crash between marking and removing): taken up again once no cleanup
-    # can still be working on it.
+    # Left half-way (a crash between marking and removing, files kept): taken up again once
+    # no cleanup can still be working on it.
     unfinished = (
         jobs.c.expired_at.is_not(None)
         & jobs.c.input_removed_at.is_(None)
         & (jobs.c.expired_at < now - STALE)
     )
-    query = select(jobs).where(due | unfinished).order_by(jobs.c.finished_at).limit(limit)
+    query = select(jobs).where(due | unfinished)
+    if after is not None:
+        query = query.where(
+            tuple_(jobs.c.finished_at, jobs.c.id) > tuple_(after.finished_at, after.id)
+        )
+    query = query.order_by(jobs.c.finished_at, jobs.c.id).limit(limit)
     with db.read() as conn:
         return [JobRecord.from_row(r) for r in conn.execute(query)]
 
@@ -206,14 +215,16 @@ def cleanup(
     now = now or utcnow()
     report = CleanupReport()
     if retention.results:
+        last: JobRecord | None = None
         for _ in range(max_batches):
-            due = _results_due(db, now - retention.results, now, batch)
+            due = _results_due(db, now - retention.results, now, batch, last)
             if dry_run:
                 report.results += [r.id for r in due]
                 break
             report.results += _each(due, lambda r: _expire(db, blobs, r, now))
             if len(due) < batch:
                 break
+            last = due[-1]
     if retention.inputs:
         for _ in range(max_batches):
             due = _inputs_due(db, now - retention.inputs, batch)
