@@ -358,7 +358,7 @@ def test_an_attempt_the_store_failed_mid_way_is_given_back_not_run_again(
     job_id = _store_fails_the_end(ctx, pages=4)
     monkeypatch.setattr(pipeline, "backoff_seconds", lambda attempt: 0.0)  # claimable at once
     # A retry naming another process as the attempt's holder finds the job is not its own
-    # (after a retry of the job, its new run counts attempts from one again).
+    # (another process may run the attempt's number after a graceful hand-back).
     elsewhere = pipeline.give_back_after_store_failure(
         ctx, Claim(job_id=job_id, attempt=1), owner="another-host:1"
     )

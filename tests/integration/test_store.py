@@ -296,15 +296,46 @@ def test_cancel_retry_and_delete(db: Database) -> None:
     assert retried is not None
     assert (retried.status, retried.attempts, retried.error_code) == (
         JobStatus.QUEUED,
-        0,
+        1,  # the count goes on: attempt numbers are not used twice
         None,
     )
+    assert retried.attempts_before_retry == 1
     assert repo.retry(db, job_id=done) is None  # already queued
 
     assert repo.delete_job(db, job_id=done)
     assert repo.get_job(db, job_id=done) is None
     assert [e.type for e in event_repo.list_events(db, job_id=done)][-1] == "deleted"
     assert not repo.delete_job(db, job_id=done)
+
+
+def test_a_job_retried_while_its_run_stops_runs_under_a_new_attempt_number(
+    db: Database,
+) -> None:
+    """Canceled, then retried at once: the run still stopping must not share its attempt
+    number (its files' prefix) with the new run, and the new run gets a whole budget."""
+    job_id = make_job(db)
+    old = repo.claim(db, job_id=job_id, owner="w:1", lease_seconds=30)
+    assert old is not None
+    assert old.attempt == 1
+    repo.cancel(db, job_id=job_id)
+    assert repo.retry(db, job_id=job_id) is not None
+    new = repo.claim(db, job_id=job_id, owner="w:2", lease_seconds=30)
+    assert new is not None
+    assert new.attempt == 2
+    # The old run, still stopping, can neither finish nor keep the job.
+    assert not repo.finish(db, job_id=job_id, attempt=old.attempt, result_index={})
+    assert not repo.renew_lease(db, job_id=job_id, attempt=1, owner="w:1", lease_seconds=30)
+    # The budget counts from the retry: one attempt spent of two, then the second fails it.
+    status = repo.requeue(db, job_id=job_id, attempt=2, reason="lost", max_attempts=2)
+    assert status == JobStatus.QUEUED
+    third = repo.claim(db, job_id=job_id, owner="w:2", lease_seconds=30)
+    assert third is not None
+    assert third.attempt == 3
+    status = repo.requeue(db, job_id=job_id, attempt=3, reason="lost", max_attempts=2)
+    assert status == JobStatus.FAILED
+    record = repo.get_job(db, job_id=job_id)
+    assert record is not None
+    assert record.error_message == "lost; gave up after 2 attempts"
 
 
 def test_count_queued(db: Database) -> None:

@@ -68,6 +68,7 @@ class JobRecord:
     idempotency_key: str | None
     priority: int
     attempts: int
+    attempts_before_retry: int
     pages_total: int | None
     pages_done: int
     error_code: str | None
@@ -231,6 +232,7 @@ class NewJob:
             idempotency_key=self.idempotency_key,
             priority=self.options.priority,
             attempts=0,
+            attempts_before_retry=0,
             pages_total=None,
             pages_done=0,
             error_code=None,
@@ -583,7 +585,8 @@ def _running(job_id: str, attempt: int) -> Any:
 
 
 # Only the lease's holder renews it: a renewal in flight when the attempt handed the job on
-# (fanned out, given back, a new run after a retry that reuses the attempt number) misses.
+# (fanned out, or given back and claimed again under the same number after a graceful
+# hand-back) misses.
 _RENEW = (
     update(jobs)
     .where(_THIS_ATTEMPT & (jobs.c.lease_owner == bindparam("owner")))
@@ -834,6 +837,9 @@ def finish(
     )
 
 
+_BEFORE_RETRY = select(jobs.c.attempts_before_retry).where(jobs.c.id == bindparam("job_id"))
+
+
 def requeue(
     db: Database,
     *,
@@ -856,8 +862,12 @@ def requeue(
     """
     now = now or utcnow()
     cleared: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
-    if count_attempt and attempt >= max_attempts:
-        message = f"{reason}; gave up after {attempt} attempts"
+    # The budget counts from the last retry (attempt numbers go on across retries); that
+    # mark cannot move while this attempt runs (a retry takes only an ended job).
+    with db.read() as conn:
+        since_retry = attempt - (conn.execute(_BEFORE_RETRY, {"job_id": job_id}).scalar() or 0)
+    if count_attempt and since_retry >= max_attempts:
+        message = f"{reason}; gave up after {since_retry} attempts"
         values = {
             **cleared,
             "status": JobStatus.FAILED.value,
@@ -985,6 +995,8 @@ def retry(
 ) -> JobRecord | None:
     """Queue a failed or canceled job again with a fresh attempt budget.
 
+    The attempt numbers go on from where they were: a run of the job may still be stopping
+    (canceled a moment ago), and the run that loses the job deletes its number's files.
     Returns the updated record, or ``None`` when the job is not failed or canceled.
     """
     now = now or utcnow()
@@ -1005,7 +1017,7 @@ def retry(
             query.values(
                 status=QUEUED,
                 fair_rank=fair.first_rank(conn, owner_tenant),  # a new turn, like a new job
-                attempts=0,
+                attempts_before_retry=jobs.c.attempts,
                 error_code=None,
                 error_message=None,
                 finished_at=None,

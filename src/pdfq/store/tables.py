@@ -83,6 +83,9 @@ jobs = Table(
     Column("idempotency_key", String(255), nullable=True),
     Column("priority", Integer, nullable=False, server_default="0"),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    # Attempts spent before the last retry: the budget counts from here, the numbers go on
+    # (a job's files are written under its attempt number: migration 0010).
+    Column("attempts_before_retry", Integer, nullable=False, server_default="0"),
     Column("pages_total", Integer, nullable=True),
     Column("pages_done", Integer, nullable=False, server_default="0"),
     Column("error_code", String(32), nullable=True),

@@ -557,7 +557,7 @@ def give_back_after_store_failure(
     the store answers. It is not run again in place: its page rows and files may be half
     there. A no-op when the attempt's finish landed after all, or its work moved on (canceled,
     swept after its lease ran out, or, when ``owner`` names the process that ran it, taken by
-    another: a job run again after a retry counts its attempts from one again)."""
+    another after a graceful hand-back, which reuses the attempt's number)."""
     record = repo.get_job(ctx.db, job_id=claim.job_id)
     if record is None:
         return Outcome(claim.job_id, None)
