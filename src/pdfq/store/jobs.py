@@ -862,37 +862,38 @@ def requeue(
     """
     now = now or utcnow()
     cleared: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
-    # The budget counts from the last retry (attempt numbers go on across retries); that
-    # mark cannot move while this attempt runs (a retry takes only an ended job).
-    with db.read() as conn:
-        since_retry = attempt - (conn.execute(_BEFORE_RETRY, {"job_id": job_id}).scalar() or 0)
-    if count_attempt and since_retry >= max_attempts:
-        message = f"{reason}; gave up after {since_retry} attempts"
-        values = {
-            **cleared,
-            "status": JobStatus.FAILED.value,
-            "error_code": final_code.value,
-            "error_message": message,
-            "finished_at": now,
-            "secret": None,
-        }
-        event: EventDraft = (
-            "failed",
-            {"attempt": attempt, "code": final_code.value, "message": message},
-        )
-        new_status = JobStatus.FAILED
-    else:
-        values = {**cleared, "status": QUEUED, "pages_done": 0}
-        if delay_seconds > 0:
-            values["run_after"] = now + timedelta(seconds=delay_seconds)
-        if not count_attempt:
-            values["attempts"] = jobs.c.attempts - 1
-        event = ("retried", {"attempt": attempt, "reason": reason})
-        new_status = JobStatus.QUEUED
+    condition = _running(job_id, attempt)
+    if owner is not None:
+        condition &= jobs.c.lease_owner == owner
     with db.write() as conn:
-        condition = _running(job_id, attempt)
-        if owner is not None:
-            condition &= jobs.c.lease_owner == owner
+        # The budget counts from the last retry (attempt numbers go on across retries); that
+        # mark cannot move while this attempt runs (a retry takes only an ended job).
+        spent = 0
+        if count_attempt:
+            spent = attempt - (conn.execute(_BEFORE_RETRY, {"job_id": job_id}).scalar() or 0)
+        if count_attempt and spent >= max_attempts:
+            message = f"{reason}; gave up after {spent} attempts"
+            values = {
+                **cleared,
+                "status": JobStatus.FAILED.value,
+                "error_code": final_code.value,
+                "error_message": message,
+                "finished_at": now,
+                "secret": None,
+            }
+            event: EventDraft = (
+                "failed",
+                {"attempt": attempt, "code": final_code.value, "message": message},
+            )
+            new_status = JobStatus.FAILED
+        else:
+            values = {**cleared, "status": QUEUED, "pages_done": 0}
+            if delay_seconds > 0:
+                values["run_after"] = now + timedelta(seconds=delay_seconds)
+            if not count_attempt:
+                values["attempts"] = jobs.c.attempts - 1
+            event = ("retried", {"attempt": attempt, "reason": reason})
+            new_status = JobStatus.QUEUED
         row = conn.execute(update(jobs).where(condition).values(values).returning(jobs)).first()
         if row is None:
             return None
