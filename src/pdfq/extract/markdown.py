@@ -27,13 +27,14 @@ def body_size(lines: Iterable[Line]) -> float:
     """The font size carrying most characters (the page's body text)."""
     weights: dict[float, int] = {}
     for line in lines:
-        weights[line.size] = weights.get(line.size, 0) + len(line.text)
+        if line.size > 0:  # unknown sizes say nothing about the body
+            weights[line.size] = weights.get(line.size, 0) + len(line.text)
     return max(weights, key=lambda k: weights[k]) if weights else 10.0
 
 
 def heading_level(line: Line, body: float) -> int | None:
     text = line.text
-    if len(text) > 200 or not any(c.isalpha() for c in text):
+    if len(text) > 200 or body <= 0 or line.size <= 0 or not any(c.isalpha() for c in text):
         return None
     ratio = line.size / body
     if ratio >= 1.6:
@@ -154,6 +155,11 @@ def page_blocks(layout: PageLayout, tables: list[Table]) -> list[PageBlock]:
         if i not in placed:
             blocks.append(PageBlock("table", table_markdown(table), table=i))
     return blocks
+
+
+def plain_blocks(layout: PageLayout) -> list[PageBlock]:
+    """Each line a paragraph: the fallback when the page's structure cannot be worked out."""
+    return [PageBlock("paragraph", _escape(line.text), [line]) for line in layout.lines]
 
 
 def _extend(block: PageBlock, text: str, line: Line) -> None:
