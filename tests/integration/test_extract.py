@@ -58,15 +58,22 @@ def test_report_text_tables_markdown_and_metadata(write, report_pdf: bytes) -> N
 
 
 def test_clean_text_pages_never_touch_the_table_finder(write, monkeypatch) -> None:
-    import pdfplumber
+    from pdfq.extract import tables
 
-    def refuse(*_args, **_kwargs):
-        raise AssertionError("pdfplumber opened for a page without tables")
+    searched: list[object] = []
+    real = tables._cells
 
-    monkeypatch.setattr(pdfplumber, "open", refuse)
+    def spy(edges):
+        searched.append(edges)
+        return real(edges)
+
+    monkeypatch.setattr(tables, "_cells", spy)
     result = extract_document(write(samples.text_pdf(pages=5)))
     assert result.pages[4].text.startswith("Page 5\nword5x0 word5x1")
     assert all(p.tables == [] for p in result.pages)
+    assert searched == []
+    extract_document(write(samples.report_pdf(), "report.pdf"))
+    assert len(searched) == 1  # the ruled page is searched: the check above can fail
 
 
 def test_pages_option_selects_and_rejects_an_empty_selection(write, report_pdf: bytes) -> None:

@@ -255,6 +255,23 @@ def test_unexpected_errors_fail_as_internal(
     )
 
 
+def test_a_page_whose_table_search_fails_still_succeeds_with_a_warning_event(
+    ctx: WorkerContext, monkeypatch, report_pdf: bytes
+) -> None:
+    from pdfq.extract import document
+
+    def explode(*_args: Any, **_kwargs: Any) -> None:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(document, "find_tables", explode)
+    job_id = add_job(ctx, report_pdf)
+    assert run_job(ctx, job_id).status == JobStatus.SUCCEEDED
+    warned = [e.data for e in event_repo.list_events(ctx.db, job_id=job_id)]
+    warned = [data for data in warned if "warnings" in data]
+    assert [data["page"] for data in warned] == [1, 2, 3]
+    assert warned[0]["warnings"] == ["tables failed (ZeroDivisionError: float division by zero)"]
+
+
 def test_a_missing_input_fails_with_storage_error(ctx: WorkerContext, report_pdf: bytes) -> None:
     job_id = add_job(ctx, report_pdf)
     ctx.blobs.delete_prefix(job_id)

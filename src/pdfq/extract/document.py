@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -21,12 +22,21 @@ from pdfq.domain import DocumentResult, Metadata, Options, PageImage, PageResult
 from pdfq.errors import InvalidOptions, MalformedPdf, OcrFailed, TooManyPages, UnsafePdf
 from pdfq.extract.blocks import to_blocks, with_images
 from pdfq.extract.images import ImageBudget, page_images
-from pdfq.extract.markdown import blocks_markdown, page_blocks
+from pdfq.extract.isolate import StageClock, guarded
+from pdfq.extract.markdown import PageBlock, blocks_markdown, page_blocks, plain_blocks
 from pdfq.extract.ocr.decide import ocr_reason
-from pdfq.extract.pdf import PageLayout, open_page, open_pdf, read_metadata, read_page
+from pdfq.extract.pdf import (
+    OpenPage,
+    PageLayout,
+    open_pdf,
+    open_text_page,
+    read_layout,
+    read_metadata,
+    read_page,
+)
 from pdfq.extract.render import render_page
 from pdfq.extract.scan import ScanReport, scan_pdf
-from pdfq.extract.tables import TableFinder
+from pdfq.extract.tables import FoundTables, find_tables
 
 if TYPE_CHECKING:
     from pdfq.extract.ocr import OcrChain
@@ -45,6 +55,8 @@ class Limits:
     """Safety-scan findings that refuse a document (``unsafe_pdf``)."""
     max_image_bytes: int = 256 * 1024 * 1024
     """Bytes of images one document may extract."""
+    page_seconds: float = 60.0
+    """A page's time budget: its optional stages (tables, images) are skipped past it."""
 
 
 class Document:
@@ -70,6 +82,8 @@ class Document:
             max_pixels=limits.ocr_max_pixels, bytes_left=limits.max_image_bytes
         )
         self._layouts: dict[int, tuple[PageLayout | MalformedPdf, str | None]] = {}
+        self.clock = StageClock(page_budget=limits.page_seconds)
+        started = time.perf_counter()
         report = (
             scan_pdf(path, password=password, max_stream_bytes=limits.max_stream_bytes)
             if scan
@@ -99,18 +113,24 @@ class Document:
                     f"pages {self.options.pages!r} selects nothing: "
                     f"the document has {self.page_count} pages"
                 )
-            self._tables = TableFinder(path, password)
         except BaseException:
             self._pdf.close()
             raise
+        self.clock.add("open", started)
+
+    @property
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds spent so far per stage (open, text, tables, images, blocks, markdown, ocr)."""
+        return self.clock.seconds
 
     def _layout(self, number: int) -> tuple[PageLayout | MalformedPdf, str | None]:
         """The page's text layer and why it needs OCR (``None``: it does not)."""
         cached = self._layouts.pop(number, None)
         if cached is not None:
             return cached
+        self.clock.new_page()
         try:
-            layout = read_page(self._pdf, number)
+            layout = read_page(self._pdf, number, self.clock)
         except MalformedPdf as exc:
             return exc, None
         return layout, ocr_reason(layout, self.options.ocr)
@@ -131,16 +151,12 @@ class Document:
         batch: list[tuple[PageLayout, str]] = []
         size = self.ocr.batch_size if self.ocr is not None else 1
         for number in numbers:
-            layout, reason = self._layout(number)
-            if isinstance(layout, MalformedPdf):
+            done = self._from_text_layer(number)
+            if isinstance(done, PageResult):
                 yield from self._read(batch)
-                yield _unreadable(number, layout)
+                yield done
                 continue
-            if reason is None:
-                yield from self._read(batch)
-                yield self._text_page(layout)
-                continue
-            batch.append((layout, reason))
+            batch.append(done)
             if len(batch) >= size:
                 yield from self._read(batch)
         yield from self._read(batch)
@@ -149,33 +165,94 @@ class Document:
         """One page's result. A page pdfium cannot load gives an empty page with a warning."""
         return next(self.extract_pages([number]))
 
-    def _text_page(self, layout: PageLayout, warnings: list[str] | None = None) -> PageResult:
-        warnings = list(warnings or [])
+    def _from_text_layer(self, number: int) -> PageResult | tuple[PageLayout, str]:
+        """The page's result from its text layer, loading it once for every stage; or its
+        layout and why it needs OCR instead."""
+        cached = self._layouts.pop(number, None)
+        if cached is not None and isinstance(cached[0], MalformedPdf):
+            return _unreadable(number, cached[0])
+        if cached is not None and cached[1] is not None and self.ocr is not None:
+            assert isinstance(cached[0], PageLayout)
+            return cached[0], cached[1]
+        self.clock.new_page()
         try:
-            tables = self._tables.find(layout)
-        except Exception:  # pdfminer chokes on some pages pdfium reads fine: keep the text
-            tables = []
+            with open_text_page(self._pdf, number, self.clock) as opened:
+                if cached is not None and isinstance(cached[0], PageLayout):
+                    layout, reason = cached[0], cached[1]
+                else:
+                    layout = read_layout(opened, number, self.clock)
+                    reason = ocr_reason(layout, self.options.ocr)
+                if reason is None:
+                    return self._text_page(layout, opened)
+                if self.ocr is None:
+                    note = f"the page needs OCR ({reason}) but OCR is off"
+                    return self._text_page(layout, opened, [note])
+                return layout, reason
+        except MalformedPdf as exc:
+            return _unreadable(number, exc)
+
+    def _text_page(
+        self, layout: PageLayout, opened: OpenPage, warnings: list[str] | None = None
+    ) -> PageResult:
+        """The page from its text layer. Every stage is isolated (:mod:`pdfq.extract.isolate`):
+        a page whose tables, images, blocks or Markdown fail keeps the rest and says so."""
+        warnings = [*layout.warnings, *(warnings or [])]
+        clock = self.clock
+        found = guarded(
+            "tables",
+            lambda: find_tables(layout, opened.textpage, opened.frame),
+            FoundTables,
+            warnings,
+            clock,
+        )
+        tables = found.tables
+        warnings += found.warnings
         images: list[PageImage] = []
         if self.options.images and layout.drawing.image_area > 0:  # an image shows
-            try:
-                with open_page(self._pdf, layout.number) as page:
-                    images, problems = page_images(page, layout.height, self.images)
-                warnings += problems
-            except Exception as exc:  # a broken image must not cost the page its text
-                warnings.append(f"the page's images could not be extracted: {exc}")
-        parts = with_images(page_blocks(layout, tables), images, tables)
+            images = guarded(
+                "images", lambda: self._images(layout, opened, warnings), list, warnings, clock
+            )
+
+        def blocks() -> list[PageBlock]:
+            return with_images(page_blocks(layout, tables), images, tables)
+
+        def plain() -> list[PageBlock]:
+            return plain_blocks(layout)
+
+        parts = guarded("blocks", blocks, plain, warnings, clock, optional=False)
+        markdown = guarded(
+            "markdown",
+            lambda: blocks_markdown(parts),
+            lambda: layout.text,
+            warnings,
+            clock,
+            optional=False,
+        )
+        page_blocks_json = guarded(
+            "blocks",
+            lambda: to_blocks(parts, tables, images),
+            list,
+            warnings,
+            clock,
+            optional=False,
+        )
         return PageResult(
             number=layout.number,
             text=layout.text,
-            markdown=blocks_markdown(parts),
+            markdown=markdown,
             method="text",
             tables=tables,
-            blocks=to_blocks(parts, tables, images),
+            blocks=page_blocks_json,
             images=images,
             width=round(layout.width, 2),
             height=round(layout.height, 2),
             warnings=warnings,
         )
+
+    def _images(self, layout: PageLayout, opened: OpenPage, warnings: list[str]) -> list[PageImage]:
+        images, problems = page_images(opened.page, layout.height, self.images)
+        warnings += problems
+        return images
 
     def take_images(self) -> dict[str, bytes]:
         """The images found since the last call, by name (each document image once)."""
@@ -188,10 +265,7 @@ class Document:
             return
         taken = list(batch)
         batch.clear()
-        if self.ocr is None:
-            for layout, reason in taken:
-                yield self._text_page(layout, [f"the page needs OCR ({reason}) but OCR is off"])
-            return
+        assert self.ocr is not None  # pages without OCR are read from their text layer
         from pdfq.extract.ocr.layout import ocr_layout
 
         started = time.perf_counter()
@@ -210,9 +284,18 @@ class Document:
             numbers = ", ".join(str(layout.number) for layout, _ in taken)
             raise OcrFailed(f"page {numbers}: {exc.message}") from exc
         seconds = round((time.perf_counter() - started) / len(taken), 3)
+        self.clock.add("ocr", started)
         for (layout, reason), image, answer in zip(taken, images, answers, strict=True):
             read = ocr_layout(answer, layout, image.info["dpi"][0] / 72)
-            parts = page_blocks(read, [])
+            notes = list(answer.notes)
+            parts = guarded(
+                "blocks",
+                partial(page_blocks, read, []),
+                partial(plain_blocks, read),
+                notes,
+                self.clock,
+                optional=False,
+            )
             yield PageResult(
                 number=layout.number,
                 text=read.text,
@@ -225,7 +308,7 @@ class Document:
                 ocr_seconds=seconds,
                 width=round(layout.width, 2),
                 height=round(layout.height, 2),
-                warnings=list(answer.notes),
+                warnings=notes,
             )
 
     def check_readable(self, pages: list[PageResult]) -> None:
@@ -243,10 +326,7 @@ class Document:
             )
 
     def close(self) -> None:
-        try:
-            self._tables.close()
-        finally:
-            self._pdf.close()
+        self._pdf.close()
 
     def __enter__(self) -> Document:
         return self

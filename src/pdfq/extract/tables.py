@@ -1,22 +1,35 @@
-"""Table detection: pdfplumber's table finder, run only on pages that look tabular.
+"""Table detection on pdfium's own objects, run only on pages that look tabular.
 
-pdfplumber is about fifty times slower than pdfium's text layer, so a page goes through it
-only when its drawing shows ruling lines (or a grid) or its text lines show aligned columns.
-Clean text pages never pay for it.
+The page's edges (ruling lines and rectangle sides, read with the drawing) or, without
+rules, the column-aligned runs of its lines become pdfplumber's table geometry (its
+``merge_edges`` → intersections → cells → tables, the Nurminen/Tabula method) and each cell's
+text comes from pdfium (``FPDFText_GetBoundedText`` on the cell). pdfplumber's own page
+parsing (pdfminer, pure Python and ~50 times slower than pdfium) is never run. Clean text pages
+never get here; a page with more rules than a table needs (maps, charts) is skipped with
+a warning instead of searched.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from types import TracebackType
+import ctypes
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
 from pdfq.domain import Table
-from pdfq.extract.pdf import Line, PageLayout
+from pdfq.extract.page import Box, Frame, Line, PageLayout
 
 Strategy = Literal["lines", "text"]
 
 _MIN_COLUMN_LINES = 3  # consecutive lines with aligned column gaps that suggest a table
+_MAX_CROSSINGS = 250_000  # horizontal times vertical edges searched for intersections
+_TOLERANCE = 3.0  # points: pdfplumber's snap, join and intersection tolerance
+_PROSE_PIECE = 40  # characters: cells this long on average are prose in columns
+_PROSE_SHARE = 0.6  # a row whose widest run spans this share of it is a line of prose
+_FRAME_CELL = 300  # characters: a cell this long is running text in a frame
 
 
 def column_block(lines: list[Line]) -> tuple[float, float, float, float] | None:
@@ -24,11 +37,11 @@ def column_block(lines: list[Line]) -> tuple[float, float, float, float] | None:
     run: list[Line] = []
     for line in [*lines, None]:
         if line is not None and line.column_gaps() >= 1:
-            if run and line.top - run[-1].bottom > 3 * line.size:
+            if run and line.top - run[-1].bottom > 3 * max(line.size, 1.0):
                 run = []
             run.append(line)
             continue
-        if len(run) >= _MIN_COLUMN_LINES and _columns_align(run):
+        if len(run) >= _MIN_COLUMN_LINES and _columns_align(run) and not _prose(run):
             return (
                 min(r.x0 for r in run) - 2,
                 min(r.top for r in run) - 2,
@@ -50,8 +63,22 @@ def _columns_align(run: list[Line]) -> bool:
     return len(shared) >= 1
 
 
+def _prose(run: list[Line]) -> bool:
+    """Lines whose runs are long sentences, or that are mostly one wide run (prose beside
+    line numbers or marginal notes), are text set in columns, not table rows."""
+    cells = sum(max(len(line.segments), 1) for line in run)
+    if sum(len(line.text) for line in run) / cells > _PROSE_PIECE:
+        return True
+    widest = [
+        max((right - left for left, right in line.segments), default=0.0)
+        / max(line.x1 - line.x0, 1.0)
+        for line in run
+    ]
+    return sorted(widest)[len(widest) // 2] > _PROSE_SHARE
+
+
 def table_strategy(layout: PageLayout) -> Strategy | None:
-    """Which pdfplumber strategy a page deserves, or ``None`` when it shows no table."""
+    """Which strategy a page deserves, or ``None`` when it shows no table."""
     d = layout.drawing
     if not layout.text:
         return None
@@ -74,67 +101,154 @@ def clean_rows(rows: list[list[str | None]]) -> list[list[str]]:
     return [[r[i] for i in keep] for r in cells]
 
 
-class TableFinder:
-    """Finds tables page by page in one document; pdfplumber is opened on first need only."""
+def _edge(box: Box) -> dict[str, Any]:
+    x0, top, x1, bottom = box
+    horizontal = bottom - top <= x1 - x0
+    return {
+        "x0": x0,
+        "x1": x1,
+        "top": top,
+        "bottom": bottom,
+        "doctop": top,
+        "width": x1 - x0,
+        "height": bottom - top,
+        "orientation": "h" if horizontal else "v",
+        "object_type": "line",
+    }
 
-    def __init__(self, path: Path, password: str | None = None) -> None:
-        self._path = path
-        self._password = password
-        self._pdf: Any = None
 
-    def _open(self) -> Any:
-        if self._pdf is None:
-            import pdfplumber  # heavy import, deferred until a page needs it
+def _word(line: Line, x0: float, x1: float) -> dict[str, Any]:
+    return {"x0": x0, "x1": x1, "top": line.top, "bottom": line.bottom, "doctop": line.top}
 
-            self._pdf = pdfplumber.open(self._path, password=self._password or "")
-        return self._pdf
 
-    def find(self, layout: PageLayout) -> list[Table]:
-        strategy = table_strategy(layout)
-        if strategy is None:
-            return []
-        page = self._open().pages[layout.number - 1]
-        try:
-            if strategy == "lines":
-                found = page.find_tables()
-            else:
-                box = column_block(layout.lines)
-                assert box is not None
-                x0, top, x1, bottom = box
-                region = page.crop(
-                    (max(0, x0), max(0, top), min(page.width, x1), min(page.height, bottom))
-                )
-                found = region.find_tables(
-                    {"vertical_strategy": "text", "horizontal_strategy": "text"}
-                )
-            tables = []
-            for candidate in found:
-                rows = clean_rows(candidate.extract())
-                if len(rows) >= 2 and len(rows[0]) >= 2:
-                    bbox = tuple(round(float(v), 2) for v in candidate.bbox)
-                    tables.append(Table(rows=rows, bbox=bbox))
-            return tables
-        finally:
-            page.close()
+def _text_edges(lines: list[Line], box: Box) -> list[dict[str, Any]]:
+    """Imaginary rules from the aligned runs of the lines inside ``box`` (pdfplumber's text
+    strategy: columns where at least three runs share a left, right or centre line)."""
+    from pdfplumber.table import words_to_edges_h, words_to_edges_v
 
-    def close(self) -> None:
-        pdf, self._pdf = self._pdf, None
-        if pdf is None:
-            return
-        try:
-            pdf.close()
-        except Exception:  # pdfminer re-walks the pages on close and may choke on damage
-            stream = getattr(pdf, "stream", None)
-            if stream is not None:
-                stream.close()
+    x0, top, x1, bottom = box
+    words = []
+    for line in lines:
+        if line.top < top or line.bottom > bottom or line.x0 < x0 or line.x1 > x1:
+            continue
+        for left, right in line.segments or ((line.x0, line.x1),):
+            words.append(_word(line, left, right))
+    edges: list[dict[str, Any]] = words_to_edges_v(words, 3) + words_to_edges_h(words, 1)
+    return edges
 
-    def __enter__(self) -> TableFinder:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+@dataclass(slots=True)
+class FoundTables:
+    tables: list[Table] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _cells(edges: list[dict[str, Any]]) -> tuple[list[list[list[Box | None]]], str | None]:
+    """Tables as rows of cell boxes (``None``: a spanned cell), or why none were searched."""
+    from pdfplumber.table import (
+        Table as Grid,
+    )
+    from pdfplumber.table import (
+        cells_to_tables,
+        edges_to_intersections,
+        intersections_to_cells,
+        merge_edges,
+    )
+    from pdfplumber.utils.geometry import filter_edges
+
+    t = _TOLERANCE
+    merged = filter_edges(merge_edges(edges, t, t, t, t), min_length=3)
+    horizontal = sum(1 for e in merged if e["orientation"] == "h")
+    if horizontal * (len(merged) - horizontal) > _MAX_CROSSINGS:
+        return [], f"tables not searched: the page draws {len(merged)} ruling lines"
+    cells = intersections_to_cells(edges_to_intersections(merged, t, t))
+    grids = [Grid(None, group) for group in cells_to_tables(cells)]  # type: ignore[arg-type]
+    return [[list(row.cells) for row in grid.rows] for grid in grids], None
+
+
+class _CellText:
+    """A cell's text from pdfium: the characters whose centre is in the cell. Ruled cells are
+    read with a small inset (glyphs touching a rule belong to the next cell); cells found
+    from text alignment are not, their sides lie on the glyphs themselves."""
+
+    def __init__(self, textpage: pdfium.PdfTextPage, frame: Frame, *, inset: bool) -> None:
+        self.textpage = textpage
+        self.frame = frame
+        self.inset = inset
+
+    def __call__(self, box: Box) -> str:
+        x0, top, x1, bottom = box
+        inset_x = min(1.5, (x1 - x0) / 4) if self.inset else 0.0
+        inset_y = min(1.0, (bottom - top) / 4) if self.inset else 0.0
+        left, low, right, high = self.frame.unbox(
+            (x0 + inset_x, top + inset_y, x1 - inset_x, bottom - inset_y)
+        )
+        args = (self.textpage, left, high, right, low)
+        count = pdfium_c.FPDFText_GetBoundedText(*args, None, 0)
+        if count <= 0:
+            return ""
+        buffer = (ctypes.c_ushort * count)()
+        pdfium_c.FPDFText_GetBoundedText(*args, buffer, count)
+        return bytes(buffer).decode("utf-16-le", errors="ignore").replace("\x00", "")
+
+
+def find_tables(layout: PageLayout, textpage: pdfium.PdfTextPage, frame: Frame) -> FoundTables:
+    """The page's tables (read from its loaded text page), and why some were not searched."""
+    strategy = table_strategy(layout)
+    if strategy is None:
+        return FoundTables()
+    if strategy == "lines":
+        if layout.drawing.edges_capped:
+            return FoundTables(warnings=["tables not searched: the page draws too many objects"])
+        edges = [_edge(box) for box in layout.drawing.edges]
+    else:
+        box = column_block(layout.lines)
+        assert box is not None
+        edges = _text_edges(layout.lines, box)
+    grids, problem = _cells(edges)
+    if problem is not None:
+        return FoundTables(warnings=[problem])
+    if not grids:
+        return FoundTables()
+    cell_text = _CellText(textpage, frame, inset=strategy == "lines")
+    return FoundTables(_fill(grids, strategy, cell_text))
+
+
+def _fill(
+    grids: Sequence[list[list[Box | None]]], strategy: Strategy, text_of: _CellText
+) -> list[Table]:
+    tables = []
+    for grid in grids:
+        rows = clean_rows(
+            [[None if cell is None else text_of(cell) for cell in row] for row in grid]
+        )
+        if len(rows) >= 2 and len(rows[0]) >= 2 and not _not_a_table(rows, strategy):
+            boxes = [cell for row in grid for cell in row if cell is not None]
+            bbox = (
+                round(min(b[0] for b in boxes), 2),
+                round(min(b[1] for b in boxes), 2),
+                round(max(b[2] for b in boxes), 2),
+                round(max(b[3] for b in boxes), 2),
+            )
+            tables.append(Table(rows=rows, bbox=bbox))
+    return tables
+
+
+def _not_a_table(rows: list[list[str]], strategy: Strategy) -> bool:
+    """Grids that hold something else: a frame or figure boxes around running text (a cell
+    of several sentences, or mostly empty cells), or, found from text alignment alone, cells
+    that are sentences (prose set in columns)."""
+    cells = [c for row in rows for c in row]
+    filled = [c for c in cells if c]
+    if not filled or max(len(c) for c in filled) > _FRAME_CELL:
+        return True
+    if len(filled) < len(cells) / 2 and len(cells) <= 6:
+        return True
+    if strategy != "text":
+        return False
+    columns = [[row[i] for row in rows if row[i]] for i in range(len(rows[0]))]
+    longest = max(sorted(len(c) for c in column)[len(column) // 2] for column in columns if column)
+    return longest > _PROSE_PIECE
+
+
+__all__ = ["FoundTables", "clean_rows", "column_block", "find_tables", "table_strategy"]

@@ -107,6 +107,8 @@ class _Progress:
             )
         elif page.width == 0 and page.warnings:
             self.events.append(("page_unreadable", {"page": page.number, "why": page.warnings}))
+        elif page.warnings:  # read, with what could not be (a failed stage, skipped tables)
+            self.events.append(("page_warnings", {"page": page.number, "warnings": page.warnings}))
         if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self.flush()
 
