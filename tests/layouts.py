@@ -159,3 +159,26 @@ def scaled_font_pdf() -> bytes:
     c.showPage()
     c.save()
     return out.getvalue()
+
+
+def ocr_layer_pdf() -> bytes:
+    """A scanned page as OCR software saves it: the page-sized scan, the recognised text
+    over it (invisible, render mode 3), and a small logo image that is a real figure."""
+    from PIL import Image, ImageDraw
+    from reportlab.lib.utils import ImageReader
+
+    scan = Image.new("L", (850, 1100), 250)
+    ImageDraw.Draw(scan).text((100, 100), "Scanned letter", fill=0)
+    logo = Image.new("RGB", (64, 64), (200, 30, 30))
+    out = io.BytesIO()
+    c = canvas.Canvas(out, pagesize=letter)
+    c.drawImage(ImageReader(scan), 0, 0, *letter)
+    c.drawImage(ImageReader(logo), 480, 680, 64, 64)
+    text = c.beginText(72, 700)
+    text.setTextRenderMode(3)
+    text.setFont("Helvetica", 12)
+    text.textLine("Scanned letter recognised by the scanner's own OCR.")
+    c.drawText(text)
+    c.showPage()
+    c.save()
+    return out.getvalue()

@@ -108,3 +108,10 @@ def test_a_page_past_its_time_budget_skips_its_optional_stages(tmp_path: Path) -
     assert any(w.startswith("tables skipped: the page's time budget") for w in page.warnings)
     assert "Paragraph 1 of the sample report" in page.text
     assert page.markdown.startswith("# Quarterly Report")
+
+
+def test_the_scan_under_an_ocr_text_layer_is_not_a_figure(tmp_path: Path) -> None:
+    page = extract(tmp_path, layouts.ocr_layer_pdf()).pages[0]
+    assert page.method == "text"
+    assert "recognised by the scanner's own OCR" in page.text
+    assert [(image.width, image.height) for image in page.images] == [(64, 64)]

@@ -250,7 +250,9 @@ class Document:
         )
 
     def _images(self, layout: PageLayout, opened: OpenPage, warnings: list[str]) -> list[PageImage]:
-        images, problems = page_images(opened.page, layout.height, self.images)
+        images, problems = page_images(
+            opened.page, layout.height, self.images, text_over=bool(layout.text.strip())
+        )
         warnings += problems
         return images
 

@@ -6,7 +6,8 @@ is named after its content (``<first 16 hex digits of its SHA-256>.png|jpg``), s
 repeated on many pages (a logo) is stored once, and it is decoded and encoded once: the same
 stream seen again (by the hash of its raw bytes) reuses the first one's name. Tiny images
 (icons, rules, tracking pixels) are skipped, and so are images past the pixel and byte limits,
-with a warning on the page.
+with a warning on the page, and the page-sized scan under an OCR'd PDF's text layer (the text
+is the page's content; the scan is its background, not a figure).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pdfq.domain import PageImage
 MIN_PIXELS = 16  # on each side
 MIN_POINTS = 8.0  # drawn size on each side
 MAX_PER_PAGE = 100
+PAGE_SCAN = 0.8  # share of the page an image under a text layer covers to be its scan
 
 
 @dataclass
@@ -43,10 +45,12 @@ class ImageBudget:
 
 
 def page_images(
-    page: pdfium.PdfPage, height: float, budget: ImageBudget
+    page: pdfium.PdfPage, height: float, budget: ImageBudget, *, text_over: bool = False
 ) -> tuple[list[PageImage], list[str]]:
     """The page's images (placed where they are drawn) and warnings; their bytes go to
-    ``budget.taken``."""
+    ``budget.taken``. With ``text_over`` (the page has a text layer), an image covering
+    most of the page is its scan under an OCR text layer, not a figure: it is left out."""
+    page_area = max(page.get_width() * page.get_height(), 1.0)
     found: list[PageImage] = []
     warnings: list[str] = []
     for obj in _image_objects(page):
@@ -61,6 +65,8 @@ def page_images(
         if width < MIN_PIXELS or height_px < MIN_PIXELS:
             continue
         if right - left < MIN_POINTS or top - bottom < MIN_POINTS:
+            continue
+        if text_over and (right - left) * (top - bottom) >= PAGE_SCAN * page_area:
             continue
         if width * height_px > budget.max_pixels:
             warnings.append(f"an image of {width}x{height_px} pixels is over the limit: skipped")
