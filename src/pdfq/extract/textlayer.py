@@ -90,6 +90,14 @@ class _Reader:
                 boxes.append(self.frame.box(d[0].value, d[3].value, d[2].value, d[1].value))
         return boxes
 
+    def char_at(self, box: Box) -> int:
+        """The character at the start of a run's display box (-1 when none is there)."""
+        x0, top, x1, bottom = box
+        inside = (x0 + min(1.0, (x1 - x0) / 4), (top + bottom) / 2)
+        x, y = self.frame.user_point(*inside)
+        tolerance = max(1.0, (bottom - top) / 4)
+        return int(pdfium_c.FPDFText_GetCharIndexAtPos(self.textpage, x, y, 1.0, tolerance))
+
     def char_box(self, index: int) -> Box | None:
         d = self._d
         left, right, bottom, top = self._refs
@@ -144,8 +152,48 @@ def _line(text: str, boxes: list[Box], style: tuple[float, bool, bool]) -> Line:
     return Line(text, x0, x1, top, bottom, size, bold, segments, mono=mono)
 
 
-def _split(reader: _Reader, first: int, count: int, style: tuple[float, bool, bool]) -> list[Line]:
-    """Cut one pdfium line at its wide gaps, from its characters' boxes."""
+def _split(
+    reader: _Reader, first: int, count: int, boxes: list[Box], style: tuple[float, bool, bool]
+) -> list[Line]:
+    """Cut one pdfium line at its wide gaps. ``boxes`` are its runs in character order (one
+    per text object); where two neighbours leave a wide gap, the character at the start of
+    the second is found by position (one call), not by walking every character's box."""
+    limit = max(style[0], 1.0) * _GAP
+    groups: list[tuple[int, list[Box]]] = [(first, [boxes[0]])]  # first char, runs
+    for box in boxes[1:]:
+        last = groups[-1][1][-1]
+        if max(box[0] - last[2], last[0] - box[2]) <= limit:  # either way: RTL too
+            groups[-1][1].append(box)
+            continue
+        start = reader.char_at(box)
+        if start <= groups[-1][0] or start >= first + count:
+            return _split_by_chars(reader, first, count, style)  # overlapping runs
+        groups.append((start, [box]))
+    pieces = []
+    ends = [start - 1 for start, _ in groups[1:]] + [first + count - 1]
+    for (start, runs), end in zip(groups, ends, strict=True):
+        piece = _piece(reader, start, end, runs)
+        if piece is not None:
+            pieces.append(piece)
+    return pieces
+
+
+def _piece(reader: _Reader, start: int, end: int, boxes: list[Box]) -> Line | None:
+    low, high = reader.text_index(start), reader.text_index(end)
+    if low < 0 or high < low:
+        return None
+    text = clean_line(reader.raw[low : high + 1])
+    if not text:
+        return None
+    height = max(b[3] for b in boxes) - min(b[1] for b in boxes)
+    return _line(text, [_union(boxes)], reader.style(start, end - start + 1, height))
+
+
+def _split_by_chars(
+    reader: _Reader, first: int, count: int, style: tuple[float, bool, bool]
+) -> list[Line]:
+    """Cut one pdfium line at its wide gaps from every character's box (the slow way, for
+    lines whose runs overlap or come out of order)."""
     limit = max(style[0], 1.0) * _GAP
     runs: list[tuple[int, int, list[Box]]] = []  # first char, last char, boxes
     for index in range(first, first + count):
@@ -155,22 +203,12 @@ def _split(reader: _Reader, first: int, count: int, style: tuple[float, bool, bo
         if runs:
             start, _, boxes = runs[-1]
             last = boxes[-1]
-            if max(box[0] - last[2], last[0] - box[2]) <= limit:  # either way: RTL too
+            if max(box[0] - last[2], last[0] - box[2]) <= limit:
                 boxes.append(box)
                 runs[-1] = (start, index, boxes)
                 continue
         runs.append((index, index, [box]))
-    pieces = []
-    for start, end, boxes in runs:
-        low, high = reader.text_index(start), reader.text_index(end)
-        if low < 0 or high < low:
-            continue
-        text = clean_line(reader.raw[low : high + 1])
-        if text:
-            height = max(b[3] for b in boxes) - min(b[1] for b in boxes)
-            piece_style = reader.style(start, end - start + 1, height)
-            pieces.append(_line(text, [_union(boxes)], piece_style))
-    return pieces
+    return [p for start, end, boxes in runs if (p := _piece(reader, start, end, boxes))]
 
 
 def read_pieces(textpage: pdfium.PdfTextPage, raw: str, frame: Frame) -> list[Line]:
@@ -195,7 +233,7 @@ def read_pieces(textpage: pdfium.PdfTextPage, raw: str, frame: Frame) -> list[Li
         height = max(b[3] for b in boxes) - min(b[1] for b in boxes)
         style = reader.style(first, count, height)
         if len(boxes) > 1 and count <= _MAX_SPLIT_CHARS and _wide_gap(boxes, style[0]):
-            pieces.extend(_split(reader, first, count, style))
+            pieces.extend(_split(reader, first, count, boxes, style))
         else:
             pieces.append(_line(text, boxes, style))
     width, height = frame.width, frame.height
