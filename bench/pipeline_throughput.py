@@ -11,7 +11,9 @@ rounds (baseline, then service, on the same documents) and the median ratio is r
     .venv/bin/python -m bench.pipeline_throughput [--kind text|report] [--docs 16] [--rounds 9]
 
 ``text``: pages of plain prose (the cheapest pages, where service overhead shows most);
-``report``: headings, lists and a ruled table on every page (the table finder runs).
+``report``: headings, lists and a ruled table on every page (the table finder runs);
+``real``: the 60 real files of ``bench.real_documents`` (``freeculture.pdf`` whole), each
+job's result JSON fetched as a client would.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from bench.harness import (
     submit,
     wait_done,
 )
+from bench.real_documents import FILES, corpus_files
 from pdfq.extract.document import extract_document
 
 
@@ -60,6 +63,10 @@ async def service_pages_per_second(url: str, documents: list[bytes]) -> float:
         job = await wait_done(session, (await submit(session, documents[i]))["id"])
         if job["status"] != "succeeded":
             raise RuntimeError(f"job failed: {job}")
+        async with session.get(f"/v1/jobs/{job['id']}/result") as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"result: {response.status}")
         pages += job["progress"]["pages_done"]
 
     started = time.perf_counter()
@@ -69,7 +76,7 @@ async def service_pages_per_second(url: str, documents: list[bytes]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--kind", choices=["text", "report"], default="text")
+    parser.add_argument("--kind", choices=["text", "report", "real"], default="text")
     parser.add_argument("--docs", type=int, default=16, help="documents per round")
     parser.add_argument("--pages", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=9)
@@ -77,8 +84,13 @@ def main() -> None:
     workers = len(os.sched_getaffinity(0))
     if args.kind == "text":
         documents = [text_pdf(pages=args.pages) for _ in range(args.docs)]
-    else:
+    elif args.kind == "report":
         documents = [report_pdf(pages=args.pages, title=f"Report {i}") for i in range(args.docs)]
+    else:
+        files, missing = corpus_files(FILES)
+        if missing:
+            raise SystemExit(f"missing from the corpus: {', '.join(missing)}")
+        documents = [path.read_bytes() for path in files]
     ratios = []
     report_file_creation()
     tmp = scratch_folder("files-")
@@ -99,7 +111,7 @@ def main() -> None:
             )
     print(
         f"median ratio over {args.rounds} rounds: {median(ratios):.2f} "
-        f"({args.kind}: {args.docs} documents x {args.pages} pages, {workers} processes each side)"
+        f"({args.kind}: {len(documents)} documents, {workers} processes each side)"
     )
 
 

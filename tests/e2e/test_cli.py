@@ -92,7 +92,7 @@ def test_status_result_jobs_and_watch(server: LiveServer, tmp_path: Path) -> Non
     assert "succeeded" in pdfq(server.url, "status", job_id).stdout
     text = pdfq(server.url, "result", job_id, "--format", "txt")
     assert text.returncode == 0
-    assert text.stdout.startswith("p1r0c0")
+    assert text.stdout.startswith("p1r39c0")  # reading order: the top row first
     listed = pdfq(server.url, "jobs", "--status", "succeeded", "--limit", "50")
     assert job_id in listed.stdout
 

@@ -81,7 +81,9 @@ class LocalQueue:
         self._notify = notify
         self.announces_ends = notify is not None
         self._mp = multiprocessing.get_context("forkserver")
-        self._mp.set_forkserver_preload(["pdfq.worker.child"])
+        # The table geometry (pdfplumber.table) is imported on a page's first table; loaded
+        # in the fork server, every worker process starts with it.
+        self._mp.set_forkserver_preload(["pdfq.worker.child", "pdfplumber.table"])
         self._workers: list[_Worker] = []
         self._commands: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
