@@ -101,6 +101,11 @@ def clean_rows(rows: list[list[str | None]]) -> list[list[str]]:
     return [[r[i] for i in keep] for r in cells]
 
 
+def _half_points(box: Box) -> Box:
+    x0, top, x1, bottom = (round(v * 2) / 2 for v in box)
+    return x0, top, x1, bottom
+
+
 def _edge(box: Box) -> dict[str, Any]:
     x0, top, x1, bottom = box
     horizontal = bottom - top <= x1 - x0
@@ -200,7 +205,9 @@ def find_tables(layout: PageLayout, textpage: pdfium.PdfTextPage, frame: Frame) 
     if strategy == "lines":
         if layout.drawing.edges_capped:
             return FoundTables(warnings=["tables not searched: the page draws too many objects"])
-        edges = [_edge(box) for box in layout.drawing.edges]
+        # Cells drawn as rectangles share their sides: each distinct side is searched once.
+        distinct = {_half_points(box) for box in layout.drawing.edges}
+        edges = [_edge(box) for box in sorted(distinct)]
     else:
         box = column_block(layout.lines)
         assert box is not None
