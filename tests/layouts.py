@@ -182,3 +182,31 @@ def ocr_layer_pdf() -> bytes:
     c.showPage()
     c.save()
     return out.getvalue()
+
+
+CODE = [
+    "from pdfq import Client",
+    "",
+    "def main() -> None:",
+    "    client = Client()",
+    "    print(client.health())",
+]
+
+
+def code_pdf() -> bytes:
+    """Prose in Helvetica around a code listing in Courier, indented as written."""
+    out = io.BytesIO()
+    c = canvas.Canvas(out, pagesize=letter)
+    c.setFont("Helvetica", 11)
+    c.drawString(72, 720, "The client is used like this, in a few lines of Python:")
+    y = 700
+    c.setFont("Courier", 9)
+    for line in CODE:
+        if line:
+            c.drawString(72, y, line)
+        y -= 11
+    c.setFont("Helvetica", 11)
+    c.drawString(72, y - 10, "It prints the server's health and exits.")
+    c.showPage()
+    c.save()
+    return out.getvalue()

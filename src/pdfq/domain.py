@@ -273,9 +273,10 @@ class BlockLine(BaseModel):
 
 
 class Block(BaseModel):
-    """A region of a page: a heading, paragraph, list item, table or image, with its box."""
+    """A region of a page: a heading, paragraph, list item, code block, table or image, with its
+    box."""
 
-    kind: Literal["heading", "paragraph", "list_item", "table", "image"]
+    kind: Literal["heading", "paragraph", "list_item", "code", "table", "image"]
     bbox: Box | None = Field(
         None, description="x0, top, x1, bottom in PDF points (`null`: position unknown)."
     )

@@ -115,3 +115,12 @@ def test_the_scan_under_an_ocr_text_layer_is_not_a_figure(tmp_path: Path) -> Non
     assert page.method == "text"
     assert "recognised by the scanner's own OCR" in page.text
     assert [(image.width, image.height) for image in page.images] == [(64, 64)]
+
+
+def test_a_listing_in_a_fixed_pitch_font_is_a_code_block(tmp_path: Path) -> None:
+    page = extract(tmp_path, layouts.code_pdf()).pages[0]
+    code = [block for block in page.blocks if block.kind == "code"]
+    assert len(code) == 1
+    assert code[0].markdown == "\n".join(["```", *layouts.CODE, "```"])  # the blank line too
+    assert page.markdown.startswith("The client is used like this")
+    assert page.markdown.rstrip().endswith("It prints the server's health and exits.")

@@ -103,3 +103,44 @@ def test_table_markdown_pads_ragged_rows() -> None:
     assert table_markdown(Table(rows=[["a", "b", "c"], ["1"]])) == (
         "| a | b | c |\n|---|---|---|\n| 1 |  |  |"
     )
+
+
+def mono(text: str, top: float, x0: float = 72.0, size: float = 9.0) -> Line:
+    return Line(text, x0, x0 + 5.4 * len(text), top, top + size, size, False, mono=True)
+
+
+def test_fixed_pitch_lines_become_a_fenced_block_with_their_indentation() -> None:
+    md = page_markdown(
+        layout(
+            line("Call it like this:", 50),
+            mono("def main():", 64),
+            mono("return 1", 75, x0=72 + 4 * 5.4),
+            line("and it returns one.", 90),
+        ),
+        [],
+    )
+    assert md.split("\n\n") == [
+        "Call it like this:",
+        "```\ndef main():\n    return 1\n```",
+        "and it returns one.",
+    ]
+
+
+def test_a_lone_fixed_pitch_line_is_inline_code() -> None:
+    md = page_markdown(layout(line("Run this:", 50), mono("pdfq serve", 64)), [])
+    assert md.split("\n\n") == ["Run this:", "`pdfq serve`"]
+
+
+def test_code_outnumbering_prose_does_not_make_prose_a_heading() -> None:
+    md = page_markdown(
+        layout(
+            line("Some prose at the body size, shorter than the code below it.", 50, size=11),
+            *(
+                mono(f"x{i} = compute_something_long(argument_{i}, other)", 64 + 11 * i)
+                for i in range(12)
+            ),
+        ),
+        [],
+    )
+    assert not md.startswith("#")
+    assert md.startswith("Some prose at the body size")

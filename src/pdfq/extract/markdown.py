@@ -1,12 +1,14 @@
 """Markdown from a page's lines and tables: headings, lists, paragraphs and tables.
 
 Headings come from font size relative to the page's body text (and from short, bold,
-stand-alone lines); lists from bullet and number markers; paragraphs from line spacing.
+stand-alone lines); lists from bullet and number markers; paragraphs from line spacing;
+code blocks from runs of lines in a fixed-pitch font.
 Lines inside a detected table are replaced by the table, rendered as a Markdown table.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,17 +26,28 @@ _MD_LINE_START = re.compile(r"^([#>+=]|[-*](?=\s)|\d+[.)](?=\s))")
 
 
 def body_size(lines: Iterable[Line]) -> float:
-    """The font size carrying most characters (the page's body text)."""
-    weights: dict[float, int] = {}
+    """The font size carrying most characters of prose (the page's body text): code set in a
+    fixed-pitch font may outnumber it on technical pages, so it only counts when there is
+    nothing else."""
+    prose: dict[float, int] = {}
+    code: dict[float, int] = {}
     for line in lines:
         if line.size > 0:  # unknown sizes say nothing about the body
+            weights = code if line.mono else prose
             weights[line.size] = weights.get(line.size, 0) + len(line.text)
+    weights = prose or code
     return max(weights, key=lambda k: weights[k]) if weights else 10.0
 
 
 def heading_level(line: Line, body: float) -> int | None:
     text = line.text
-    if len(text) > 200 or body <= 0 or line.size <= 0 or not any(c.isalpha() for c in text):
+    if (
+        line.mono
+        or len(text) > 200
+        or body <= 0
+        or line.size <= 0
+        or not any(c.isalpha() for c in text)
+    ):
         return None
     ratio = line.size / body
     if ratio >= 1.6:
@@ -85,7 +98,7 @@ class PageBlock:
     """One block of a page as Markdown sees it: a heading, paragraph, list item or table,
     with the lines it was made of (none for a table)."""
 
-    kind: str  # "heading", "paragraph", "list_item", "table"
+    kind: str  # "heading", "paragraph", "list_item", "code", "table", "image"
     markdown: str
     lines: list[Line] = field(default_factory=list)
     level: int | None = None
@@ -125,7 +138,14 @@ def page_blocks(layout: PageLayout, tables: list[Table]) -> list[PageBlock]:
         gap = line.top - prev.bottom if prev is not None else 0.0
         near = prev is not None and gap < 0.8 * max(line.size, 1.0)
 
-        if level is not None:
+        if line.mono:
+            # A blank line or two inside a listing keeps it one block.
+            if kind == "code" and prev is not None and gap < 2.8 * max(line.size, 1.0):
+                blocks[-1].lines.append(line)
+            else:
+                blocks.append(PageBlock("code", "", [line]))
+            kind = "code"
+        elif level is not None:
             wrapped = prev is not None and gap < 0.45 * line.size and not _NUMBERED.match(text)
             if kind == "h" and wrapped and prev is not None and abs(prev.size - line.size) < 0.5:
                 _extend(blocks[-1], text, line)  # a heading wrapped over lines
@@ -154,7 +174,29 @@ def page_blocks(layout: PageLayout, tables: list[Table]) -> list[PageBlock]:
     for i, table in enumerate(tables):
         if i not in placed:
             blocks.append(PageBlock("table", table_markdown(table), table=i))
-    return blocks
+    return [_finish_code(b) if b.kind == "code" else b for b in blocks]
+
+
+def _finish_code(block: PageBlock) -> PageBlock:
+    """Fixed-pitch lines as a fenced code block, their indentation kept (from their left edge
+    in character widths); a lone fixed-pitch line is inline code in a paragraph."""
+    lines = block.lines
+    if len(lines) == 1:
+        block.kind, block.markdown = "paragraph", f"`{lines[0].text.replace('`', '')}`"
+        return block
+    widths = [(ln.x1 - ln.x0) / len(ln.text) for ln in lines if ln.text and ln.x1 > ln.x0]
+    char = sorted(widths)[len(widths) // 2] if widths else 0.0
+    left = min(ln.x0 for ln in lines)
+    steps = sorted(b.top - a.top for a, b in itertools.pairwise(lines))
+    pitch = steps[len(steps) // 2]
+    body: list[str] = []
+    for i, ln in enumerate(lines):
+        if i and pitch > 0:  # blank lines where the listing skips a line or more
+            body += [""] * max(0, round((ln.top - lines[i - 1].top) / pitch) - 1)
+        body.append(" " * (round((ln.x0 - left) / char) if char > 0 else 0) + ln.text)
+    fence = "````" if any("```" in text for text in body) else "```"
+    block.markdown = "\n".join([fence, *body, fence])
+    return block
 
 
 def plain_blocks(layout: PageLayout) -> list[PageBlock]:

@@ -22,6 +22,7 @@ COLOURS: dict[str, tuple[float, float, float]] = {
     "heading": (0.85, 0.1, 0.1),  # red
     "paragraph": (0.1, 0.3, 0.9),  # blue
     "list_item": (0.0, 0.6, 0.7),  # teal
+    "code": (0.45, 0.45, 0.45),  # grey
     "table": (0.1, 0.65, 0.2),  # green
     "image": (0.75, 0.1, 0.75),  # magenta
     "ocr_line": (0.95, 0.55, 0.0),  # orange
