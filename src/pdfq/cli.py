@@ -1,5 +1,6 @@
-"""The ``pdfq`` command line (Typer): serve, worker, migrate, webhook-secret, and the client
-commands of :mod:`pdfq.cli_client` (submit, status, result, jobs, watch).
+"""The ``pdfq`` command line (Typer): serve, worker, migrate, webhook-secret, the client
+commands of :mod:`pdfq.cli_client` (submit, status, result, jobs, watch) and the in-process
+``extract`` of :mod:`pdfq.cli_extract`.
 
 Every server flag mirrors a ``PDFQ_*`` environment variable, named in its help text; flags win.
 """
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pdfq import cli_client
+from pdfq import cli_client, cli_extract
 from pdfq.config import Settings
 
 app = typer.Typer(
@@ -365,6 +366,7 @@ def keys_revoke(
 
 
 cli_client.register(app)
+cli_extract.register(app)
 
 
 def main() -> None:

@@ -85,7 +85,7 @@ def _unreachable(url: str, exc: Exception) -> typer.Exit:
     return typer.Exit(EXIT_UNREACHABLE)
 
 
-def _pdf_files(paths: list[Path]) -> list[Path]:
+def input_files(paths: list[Path]) -> list[Path]:
     """The files named, with folders expanded to the documents inside them (PDFs, images and
     office files, by their names; the server decides by their content)."""
     found: list[Path] = []
@@ -177,7 +177,7 @@ def submit(
     api_key: KeyOption = None,
 ) -> None:
     """Upload PDFs; with --wait, follow them to the end and optionally save the results."""
-    paths = _pdf_files(files)
+    paths = input_files(files)
     if out is not None:
         wait = True
         _format(fmt)

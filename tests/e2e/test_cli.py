@@ -107,3 +107,20 @@ def test_an_unreachable_server_exits_3(tmp_path: Path) -> None:
     run = pdfq(f"http://127.0.0.1:{free_port()}", "jobs")
     assert run.returncode == 3
     assert "cannot reach the pdfq server" in run.stderr
+
+
+def test_extract_reads_files_in_process_without_a_server(tmp_path: Path) -> None:
+    samples.write(tmp_path, "report.pdf", samples.report_pdf())
+    one = pdfq("http://127.0.0.1:9", "extract", "report.pdf", cwd=tmp_path)  # no server there
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.startswith("# Quarterly Report")
+    assert "| Region | Q1 | Q2 | Q3 |" in one.stdout
+
+    (tmp_path / "fake.pdf").write_bytes(b"GIF89a" * 400)
+    many = pdfq("", "extract", ".", "-o", "out", "-f", "json", cwd=tmp_path)
+    assert many.returncode == 1  # one of the two files is not a document
+    assert "fake.pdf: unsupported_type" in many.stderr
+    written = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert written["filename"] == "report.pdf"
+    assert written["pages"][0]["tables"][0]["rows"] == samples.TABLE_ROWS
+    assert not (tmp_path / "out" / "fake.json").exists()
