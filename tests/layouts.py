@@ -210,3 +210,19 @@ def code_pdf() -> bytes:
     c.showPage()
     c.save()
     return out.getvalue()
+
+
+def running_header_pdf(pages: int = 5) -> bytes:
+    """Pages of prose under a running header, over a ``Page X of Y`` footer."""
+    out = io.BytesIO()
+    c = canvas.Canvas(out, pagesize=letter)
+    for page in range(1, pages + 1):
+        c.setFont("Helvetica", 8)
+        c.drawString(54, 760, "pdfq handbook - chapter two")
+        c.drawRightString(558, 30, f"Page {page} of {pages}")
+        c.setFont("Helvetica", 11)
+        for row in range(20):
+            c.drawString(72, 700 - 14 * row, _sentence(0, page * 100 + row, 440, ("Helvetica", 11)))
+        c.showPage()
+    c.save()
+    return out.getvalue()

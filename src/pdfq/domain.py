@@ -273,10 +273,10 @@ class BlockLine(BaseModel):
 
 
 class Block(BaseModel):
-    """A region of a page: a heading, paragraph, list item, code block, table or image, with its
-    box."""
+    """A region of a page: a heading, paragraph, list item, code block, table or image, or page
+    furniture (a running header or footer, a page number), with its box."""
 
-    kind: Literal["heading", "paragraph", "list_item", "code", "table", "image"]
+    kind: Literal["heading", "paragraph", "list_item", "code", "table", "image", "furniture"]
     bbox: Box | None = Field(
         None, description="x0, top, x1, bottom in PDF points (`null`: position unknown)."
     )
@@ -333,6 +333,11 @@ class PageResult(BaseModel):
     height: float
     warnings: list[str] = Field(
         default_factory=list, description="Problems met on this page (e.g. it could not be read)."
+    )
+    furniture: list[str] = Field(
+        default_factory=list,
+        description="Running headers and footers and page numbers, left out of `text` and "
+        "`markdown` (their blocks have the kind `furniture`).",
     )
 
 

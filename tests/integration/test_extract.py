@@ -69,7 +69,8 @@ def test_clean_text_pages_never_touch_the_table_finder(write, monkeypatch) -> No
 
     monkeypatch.setattr(tables, "_cells", spy)
     result = extract_document(write(samples.text_pdf(pages=5)))
-    assert result.pages[4].text.startswith("Page 5\nword5x0 word5x1")
+    assert result.pages[4].text.startswith("word5x0 word5x1")
+    assert result.pages[4].furniture == ["Page 5"]  # a page number at the top
     assert all(p.tables == [] for p in result.pages)
     assert searched == []
     extract_document(write(samples.report_pdf(), "report.pdf"))

@@ -124,3 +124,18 @@ def test_a_listing_in_a_fixed_pitch_font_is_a_code_block(tmp_path: Path) -> None
     assert code[0].markdown == "\n".join(["```", *layouts.CODE, "```"])  # the blank line too
     assert page.markdown.startswith("The client is used like this")
     assert page.markdown.rstrip().endswith("It prints the server's health and exits.")
+
+
+def test_running_headers_and_page_numbers_leave_the_text_and_stay_as_furniture(
+    tmp_path: Path,
+) -> None:
+    result = extract(tmp_path, layouts.running_header_pdf(pages=5))
+    for page in result.pages:
+        assert page.furniture == ["pdfq handbook - chapter two", f"Page {page.number} of 5"]
+        assert "handbook" not in page.markdown
+        assert "Page " not in page.text
+        assert page.text.startswith(f"c0r{page.number}00")
+        kinds = [block.kind for block in page.blocks]
+        assert kinds.count("furniture") == 2
+        assert all(b.bbox is not None for b in page.blocks if b.kind == "furniture")
+    assert "handbook" not in result.markdown

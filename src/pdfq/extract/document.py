@@ -21,13 +21,16 @@ from typing import TYPE_CHECKING, Any
 from pdfq.domain import DocumentResult, Metadata, Options, PageImage, PageResult, select_pages
 from pdfq.errors import InvalidOptions, MalformedPdf, OcrFailed, TooManyPages, UnsafePdf
 from pdfq.extract.blocks import to_blocks, with_images
+from pdfq.extract.furniture import Furniture
 from pdfq.extract.images import ImageBudget, page_images
 from pdfq.extract.isolate import StageClock, guarded
 from pdfq.extract.markdown import PageBlock, blocks_markdown, page_blocks, plain_blocks
 from pdfq.extract.ocr.decide import ocr_reason
 from pdfq.extract.pdf import (
+    Line,
     OpenPage,
     PageLayout,
+    lines_text,
     open_pdf,
     open_text_page,
     read_layout,
@@ -40,6 +43,9 @@ from pdfq.extract.tables import FoundTables, find_tables
 
 if TYPE_CHECKING:
     from pdfq.extract.ocr import OcrChain
+
+LOOK_AHEAD = 6
+"""Pages read before the first is extracted, so running headers are known from the start."""
 
 PAGE_SEPARATOR = "\f"
 """Separates pages in the document's plain text (as pdftotext does)."""
@@ -83,6 +89,7 @@ class Document:
         )
         self._layouts: dict[int, tuple[PageLayout | MalformedPdf, str | None]] = {}
         self.clock = StageClock(page_budget=limits.page_seconds)
+        self.furniture = Furniture()
         started = time.perf_counter()
         report = (
             scan_pdf(path, password=password, max_stream_bytes=limits.max_stream_bytes)
@@ -133,6 +140,7 @@ class Document:
             layout = read_page(self._pdf, number, self.clock)
         except MalformedPdf as exc:
             return exc, None
+        self.furniture.learn(layout)
         return layout, ocr_reason(layout, self.options.ocr)
 
     def ocr_pages(self, numbers: Iterable[int]) -> list[int]:
@@ -150,6 +158,10 @@ class Document:
         batches of the chain's batch size (one page at a time for local engines)."""
         batch: list[tuple[PageLayout, str]] = []
         size = self.ocr.batch_size if self.ocr is not None else 1
+        if len(numbers) >= 3:  # read a few pages ahead: their running headers tell
+            for number in numbers[:LOOK_AHEAD]:
+                if number not in self._layouts:
+                    self._layouts[number] = self._layout(number)
         for number in numbers:
             done = self._from_text_layer(number)
             if isinstance(done, PageResult):
@@ -181,6 +193,7 @@ class Document:
                     layout, reason = cached[0], cached[1]
                 else:
                     layout = read_layout(opened, number, self.clock)
+                    self.furniture.learn(layout)
                     reason = ocr_reason(layout, self.options.ocr)
                 if reason is None:
                     return self._text_page(layout, opened)
@@ -213,8 +226,13 @@ class Document:
                 "images", lambda: self._images(layout, opened, warnings), list, warnings, clock
             )
 
+        furniture_ids = {id(line) for line in self.furniture.find(layout)}
+
+        def furniture(line: Line) -> bool:
+            return id(line) in furniture_ids
+
         def blocks() -> list[PageBlock]:
-            return with_images(page_blocks(layout, tables), images, tables)
+            return with_images(page_blocks(layout, tables, furniture), images, tables)
 
         def plain() -> list[PageBlock]:
             return plain_blocks(layout)
@@ -238,7 +256,7 @@ class Document:
         )
         return PageResult(
             number=layout.number,
-            text=layout.text,
+            text=_without_furniture(layout, parts),
             markdown=markdown,
             method="text",
             tables=tables,
@@ -247,6 +265,7 @@ class Document:
             width=round(layout.width, 2),
             height=round(layout.height, 2),
             warnings=warnings,
+            furniture=[line.text for p in parts if p.kind == "furniture" for line in p.lines],
         )
 
     def _images(self, layout: PageLayout, opened: OpenPage, warnings: list[str]) -> list[PageImage]:
@@ -340,6 +359,14 @@ class Document:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _without_furniture(layout: PageLayout, parts: list[PageBlock]) -> str:
+    """The page's text without its furniture lines (when the text is its lines)."""
+    furniture = {id(line) for p in parts if p.kind == "furniture" for line in p.lines}
+    if not furniture or layout.text != lines_text(layout.lines):
+        return layout.text
+    return lines_text([line for line in layout.lines if id(line) not in furniture])
 
 
 def _unreadable(number: int, problem: MalformedPdf) -> PageResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pdfq.domain import Table
@@ -98,7 +98,7 @@ class PageBlock:
     """One block of a page as Markdown sees it: a heading, paragraph, list item or table,
     with the lines it was made of (none for a table)."""
 
-    kind: str  # "heading", "paragraph", "list_item", "code", "table", "image"
+    kind: str  # "heading", "paragraph", "list_item", "code", "table", "image", "furniture"
     markdown: str
     lines: list[Line] = field(default_factory=list)
     level: int | None = None
@@ -106,8 +106,13 @@ class PageBlock:
     """For a table: its index in the page's tables."""
 
 
-def page_blocks(layout: PageLayout, tables: list[Table]) -> list[PageBlock]:
-    """The page's blocks in reading order."""
+def page_blocks(
+    layout: PageLayout,
+    tables: list[Table],
+    furniture: Callable[[Line], bool] | None = None,
+) -> list[PageBlock]:
+    """The page's blocks in reading order. Lines ``furniture`` picks (running headers and
+    footers, page numbers) become ``furniture`` blocks, outside the Markdown."""
     placed: set[int] = set()
     boxed = [i for i, t in enumerate(tables) if t.bbox is not None]
     blocks: list[PageBlock] = []
@@ -133,6 +138,9 @@ def page_blocks(layout: PageLayout, tables: list[Table]) -> list[PageBlock]:
             kind, prev = "table", None
             continue
 
+        if furniture is not None and furniture(line):
+            blocks.append(PageBlock("furniture", "", [line]))
+            continue  # the text flow goes on around it
         text = line.text.strip()
         level = heading_level(line, body)
         gap = line.top - prev.bottom if prev is not None else 0.0
@@ -215,7 +223,7 @@ def page_markdown(layout: PageLayout, tables: list[Table]) -> str:
 
 
 def blocks_markdown(blocks: list[PageBlock]) -> str:
-    return "\n\n".join(_merge_lists([b.markdown for b in blocks]))
+    return "\n\n".join(_merge_lists([b.markdown for b in blocks if b.kind != "furniture"]))
 
 
 def _merge_lists(blocks: list[str]) -> list[str]:
