@@ -144,3 +144,19 @@ def test_code_outnumbering_prose_does_not_make_prose_a_heading() -> None:
     )
     assert not md.startswith("#")
     assert md.startswith("Some prose at the body size")
+
+
+def test_a_page_typed_all_in_a_fixed_pitch_font_is_prose_not_code() -> None:
+    md = page_markdown(
+        layout(
+            mono("Agreement No. 12", 50, size=15),
+            mono("The parties agree to the terms that follow, clause by clause.", 70),
+            mono("Each clause binds both of them from the day it is signed.", 81),
+        ),
+        [],
+    )
+    assert md.split("\n\n") == [
+        "# Agreement No. 12",
+        "The parties agree to the terms that follow, clause by clause. "
+        "Each clause binds both of them from the day it is signed.",
+    ]

@@ -18,7 +18,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pdfq.domain import DocumentResult, Metadata, Options, PageImage, PageResult, select_pages
+from pdfq.domain import (
+    DocumentResult,
+    Metadata,
+    Options,
+    PageImage,
+    PageResult,
+    Table,
+    select_pages,
+)
 from pdfq.errors import InvalidOptions, MalformedPdf, OcrFailed, TooManyPages, UnsafePdf
 from pdfq.extract.blocks import to_blocks, with_images
 from pdfq.extract.furniture import Furniture
@@ -158,28 +166,33 @@ class Document:
         batches of the chain's batch size (one page at a time for local engines)."""
         batch: list[tuple[PageLayout, str]] = []
         size = self.ocr.batch_size if self.ocr is not None else 1
-        if len(numbers) >= 3:  # read a few pages ahead: their running headers tell
-            for number in numbers[:LOOK_AHEAD]:
-                if number not in self._layouts:
-                    self._layouts[number] = self._layout(number)
-        for number in numbers:
-            done = self._from_text_layer(number)
-            if isinstance(done, PageResult):
-                yield from self._read(batch)
-                yield done
+        # The first pages are held until a few have been read: their running headers and
+        # footers are known from the pages that follow (each page is still loaded once).
+        ahead = LOOK_AHEAD if len(numbers) >= 3 else 1
+        held: list[_TextRead | PageResult | tuple[PageLayout, str]] = []
+        for index, number in enumerate(numbers):
+            held.append(self._from_text_layer(number))
+            if index + 1 < ahead and index + 1 < len(numbers):
                 continue
-            batch.append(done)
-            if len(batch) >= size:
+            for done in held:
+                if isinstance(done, tuple):
+                    batch.append(done)
+                    if len(batch) >= size:
+                        yield from self._read(batch)
+                    continue
                 yield from self._read(batch)
+                yield done if isinstance(done, PageResult) else self._finish(done)
+            held = []
         yield from self._read(batch)
 
     def extract_page(self, number: int) -> PageResult:
         """One page's result. A page pdfium cannot load gives an empty page with a warning."""
         return next(self.extract_pages([number]))
 
-    def _from_text_layer(self, number: int) -> PageResult | tuple[PageLayout, str]:
-        """The page's result from its text layer, loading it once for every stage; or its
-        layout and why it needs OCR instead."""
+    def _from_text_layer(self, number: int) -> _TextRead | PageResult | tuple[PageLayout, str]:
+        """The page read from its text layer, loading it once for every stage (its blocks
+        are made later, by :meth:`_finish`); an unreadable page's result; or its layout and
+        why it needs OCR instead."""
         cached = self._layouts.pop(number, None)
         if cached is not None and isinstance(cached[0], MalformedPdf):
             return _unreadable(number, cached[0])
@@ -206,9 +219,10 @@ class Document:
 
     def _text_page(
         self, layout: PageLayout, opened: OpenPage, warnings: list[str] | None = None
-    ) -> PageResult:
-        """The page from its text layer. Every stage is isolated (:mod:`pdfq.extract.isolate`):
-        a page whose tables, images, blocks or Markdown fail keeps the rest and says so."""
+    ) -> _TextRead:
+        """What the loaded page gives: its tables and images. Every stage is isolated
+        (:mod:`pdfq.extract.isolate`): a page whose tables, images, blocks or Markdown fail
+        keeps the rest and says so."""
         warnings = [*layout.warnings, *(warnings or [])]
         clock = self.clock
         found = guarded(
@@ -225,7 +239,12 @@ class Document:
             images = guarded(
                 "images", lambda: self._images(layout, opened, warnings), list, warnings, clock
             )
+        return _TextRead(layout, tables, images, warnings)
 
+    def _finish(self, read: _TextRead) -> PageResult:
+        """The page's blocks, Markdown and result, once its furniture can be told."""
+        layout, tables, images, warnings = read.layout, read.tables, read.images, read.warnings
+        clock = self.clock
         furniture_ids = {id(line) for line in self.furniture.find(layout)}
 
         def furniture(line: Line) -> bool:
@@ -359,6 +378,16 @@ class Document:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@dataclass(slots=True)
+class _TextRead:
+    """A text page read (its page closed since), waiting for its blocks."""
+
+    layout: PageLayout
+    tables: list[Table]
+    images: list[PageImage]
+    warnings: list[str]
 
 
 def _without_furniture(layout: PageLayout, parts: list[PageBlock]) -> str:

@@ -21,6 +21,7 @@ _BULLET = re.compile(
     "^[\u2022\u25e6\u25aa\u25ab\u2023\u2043\u25cf\u25cb\u25a0\u25a1\u00b7\u2219\u2013\u2014*-]\\s+"
 )
 _NUMBERED = re.compile(r"^(\d{1,3})[.)]\s+")
+TYPEWRITTEN = 0.8  # share of a page's characters in a fixed-pitch font past which it is typed
 _LIST_ITEM = re.compile(r"^(- |\d+\. )")
 _MD_LINE_START = re.compile(r"^([#>+=]|[-*](?=\s)|\d+[.)](?=\s))")
 
@@ -41,13 +42,7 @@ def body_size(lines: Iterable[Line]) -> float:
 
 def heading_level(line: Line, body: float) -> int | None:
     text = line.text
-    if (
-        line.mono
-        or len(text) > 200
-        or body <= 0
-        or line.size <= 0
-        or not any(c.isalpha() for c in text)
-    ):
+    if len(text) > 200 or body <= 0 or line.size <= 0 or not any(c.isalpha() for c in text):
         return None
     ratio = line.size / body
     if ratio >= 1.6:
@@ -121,7 +116,10 @@ def page_blocks(
         for line in layout.lines
         if not any(_inside(line, tables[i].bbox) for i in boxed)  # type: ignore[arg-type]
     )
-    kind = ""  # kind of the open block: "p", "li", "h"
+    # A page set all (or nearly all) in a fixed-pitch font is typewritten, not a listing.
+    fixed = sum(len(line.text) for line in layout.lines if line.mono)
+    listings = fixed < TYPEWRITTEN * sum(len(line.text) for line in layout.lines)
+    kind = ""  # kind of the open block: "p", "li", "h", "code"
     prev: Line | None = None
 
     for line in layout.lines:
@@ -146,7 +144,7 @@ def page_blocks(
         gap = line.top - prev.bottom if prev is not None else 0.0
         near = prev is not None and gap < 0.8 * max(line.size, 1.0)
 
-        if line.mono:
+        if line.mono and listings:
             # A blank line or two inside a listing keeps it one block.
             if kind == "code" and prev is not None and gap < 2.8 * max(line.size, 1.0):
                 blocks[-1].lines.append(line)
