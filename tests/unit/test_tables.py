@@ -56,3 +56,18 @@ def test_clean_rows_drops_empty_rows_and_columns_and_joins_lines() -> None:
         ["a", "", " 1 "],
     ]
     assert clean_rows(rows) == [["Name", "Total amount"], ["a", "1"]]
+
+
+def test_cells_are_pdfplumbers_own_on_grids_and_figures() -> None:
+    from pdfplumber.table import edges_to_intersections, intersections_to_cells
+
+    from pdfq.extract.tables import _edge, _intersections_to_cells
+
+    grid = [(40.0, 40 + 12.0 * r, 300.0, 40 + 12.0 * r) for r in range(6)]
+    grid += [(40 + 52.0 * k, 40.0, 40 + 52.0 * k, 100.0) for k in range(6)]
+    boxes = [(400.0, 300.0, 450.0, 300.0), (400.0, 330.0, 450.0, 330.0)]  # an unjoined figure
+    boxes += [(400.0, 300.0, 400.0, 330.0), (430.0, 310.0, 430.0, 340.0)]
+    crossings = edges_to_intersections([_edge(b) for b in grid + boxes], 3, 3)
+    cells = _intersections_to_cells(crossings)
+    assert cells == intersections_to_cells(crossings)
+    assert len(cells) == 25

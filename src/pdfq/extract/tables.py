@@ -156,7 +156,6 @@ def _cells(edges: list[dict[str, Any]]) -> tuple[list[list[list[Box | None]]], s
     from pdfplumber.table import (
         cells_to_tables,
         edges_to_intersections,
-        intersections_to_cells,
         merge_edges,
     )
     from pdfplumber.utils.geometry import filter_edges
@@ -166,9 +165,59 @@ def _cells(edges: list[dict[str, Any]]) -> tuple[list[list[list[Box | None]]], s
     horizontal = sum(1 for e in merged if e["orientation"] == "h")
     if horizontal * (len(merged) - horizontal) > _MAX_CROSSINGS:
         return [], f"tables not searched: the page draws {len(merged)} ruling lines"
-    cells = intersections_to_cells(edges_to_intersections(merged, t, t))
+    cells = _intersections_to_cells(edges_to_intersections(merged, t, t))
     grids = [Grid(None, group) for group in cells_to_tables(cells)]  # type: ignore[arg-type]
     return [[list(row.cells) for row in grid.rows] for grid in grids], None
+
+
+def _intersections_to_cells(intersections: dict[Any, dict[str, list[Any]]]) -> list[Box]:
+    """pdfplumber's ``intersections_to_cells``, same cells in the same order, with each point's
+    edges taken as sets once (pdfplumber rebuilds them for every pair it compares: most of
+    its time on a chart's grid of a few hundred crossings)."""
+    from pdfplumber.utils.geometry import obj_to_bbox
+
+    def edge_set(edges: list[Any]) -> frozenset[Any]:
+        return frozenset(map(obj_to_bbox, edges))
+
+    vertical = {p: edge_set(e["v"]) for p, e in intersections.items()}
+    horizontal = {p: edge_set(e["h"]) for p, e in intersections.items()}
+    by_x: dict[float, list[tuple[float, float]]] = {}
+    by_y: dict[float, list[tuple[float, float]]] = {}
+    for point in sorted(intersections):
+        by_x.setdefault(point[0], []).append(point)
+        by_y.setdefault(point[1], []).append(point)
+    cells: list[Box] = []
+    for point in sorted(intersections):
+        x, y = point
+        below = [q for q in by_x[x] if q[1] > y]
+        right = [q for q in by_y[y] if q[0] > x]
+        cell = _smallest_cell(point, below, right, vertical, horizontal)
+        if cell is not None:
+            cells.append(cell)
+    return cells
+
+
+def _smallest_cell(
+    point: tuple[float, float],
+    below: list[tuple[float, float]],
+    right: list[tuple[float, float]],
+    vertical: dict[Any, frozenset[Any]],
+    horizontal: dict[Any, frozenset[Any]],
+) -> Box | None:
+    for down in below:
+        if not vertical[point] & vertical[down]:
+            continue
+        for across in right:
+            if not horizontal[point] & horizontal[across]:
+                continue
+            corner = (across[0], down[1])
+            if (
+                corner in vertical
+                and vertical[corner] & vertical[across]
+                and horizontal[corner] & horizontal[down]
+            ):
+                return (point[0], point[1], corner[0], corner[1])
+    return None
 
 
 class _CellText:
