@@ -311,3 +311,39 @@ def test_5000_pieces_of_dense_two_column_text_are_ordered_well_under_a_second() 
     elapsed, out = _timed(pieces[:5000])
     assert elapsed < 1.0, f"{elapsed:.3f} s"
     assert tags(out)[:21] == [f"S0.L{i}" for i in range(20)] + ["S0.R0"]
+
+
+def test_code_beside_code_is_read_by_columns_when_the_file_draws_it_so() -> None:
+    # Two columns of code (never prose) across a wide gutter: the content stream draws the
+    # left column, then the right one, as browsers print CSS columns.
+    left = [piece(f"L{i}=call({i});", 72, 180, 100 + 12 * i) for i in range(8)]
+    right = [piece(f"R{i}=call({i});", 340, 450, 100 + 12 * i) for i in range(8)]
+    out = reading_order([*left, *right], W, H)
+    assert [line.text[:2] for line in out] == [f"L{i}" for i in range(8)] + [
+        f"R{i}" for i in range(8)
+    ]
+    # The same cells drawn row by row (a table, a form) stay rows.
+    rows = [p for pair in zip(left, right, strict=True) for p in pair]
+    assert [len(line.text.split()) for line in reading_order(rows, W, H)] == [2] * 8
+
+
+def test_a_gutter_proven_on_one_page_cuts_the_next() -> None:
+    columns: list[float] = []
+    reading_order(two_column_rows("", 72, 12), W, H, columns)
+    assert len(columns) == 1
+    code = [piece(f"L{i}=x;", 72, 150, 100 + 12 * i) for i in range(4)]
+    code += [piece(f"R{i}=y;", 320, 400, 100 + 12 * i) for i in range(4)]
+    rows = [p for pair in zip(code[:4], code[4:], strict=True) for p in pair]
+    assert [line.text for line in reading_order(rows, W, H)][:2] == ["L0=x; R0=y;", "L1=x; R1=y;"]
+    out = reading_order(rows, W, H, columns)
+    assert [line.text for line in out][:2] == ["L0=x;", "L1=x;"]
+
+
+def test_columns_whose_paragraph_gaps_line_up_are_read_down_the_whole_page() -> None:
+    first = two_column_rows("a", 72, 10)
+    second = two_column_rows("b", 72 + 10 * PITCH + 30, 10)  # a blank band across both
+    out = [line.text.split()[0] for line in reading_order([*first, *second], W, H)]
+    expected = [f"{s}L{i}" for s in "ab" for i in range(10)] + [
+        f"{s}R{i}" for s in "ab" for i in range(10)
+    ]
+    assert out == expected

@@ -98,6 +98,8 @@ class Document:
         self._layouts: dict[int, tuple[PageLayout | MalformedPdf, str | None]] = {}
         self.clock = StageClock(page_budget=limits.page_seconds)
         self.furniture = Furniture()
+        self.columns: list[float] = []
+        """Where column gutters were found on the pages read so far."""
         started = time.perf_counter()
         report = (
             scan_pdf(path, password=password, max_stream_bytes=limits.max_stream_bytes)
@@ -145,7 +147,7 @@ class Document:
             return cached
         self.clock.new_page()
         try:
-            layout = read_page(self._pdf, number, self.clock)
+            layout = read_page(self._pdf, number, self.clock, self.columns)
         except MalformedPdf as exc:
             return exc, None
         self.furniture.learn(layout)
@@ -205,7 +207,7 @@ class Document:
                 if cached is not None and isinstance(cached[0], PageLayout):
                     layout, reason = cached[0], cached[1]
                 else:
-                    layout = read_layout(opened, number, self.clock)
+                    layout = read_layout(opened, number, self.clock, self.columns)
                     self.furniture.learn(layout)
                     reason = ocr_reason(layout, self.options.ocr)
                 if reason is None:

@@ -14,10 +14,11 @@ A gutter separates columns over a run of 3+ rows (lengths in line heights, the m
 piece height) when, of the lines next to it on each side:
 
 - both sides are prose: at least 3 and at least half are full (3+ words, 70% of the side's
-  width), the side is 6+ wide and its lines fill half its height. Table cells and
+  width), the side is 6+ wide and its lines fill a third of its height. Table cells and
   key/value lines are short or ragged, so they stay rows; or
+- one side is prose and the other text 6+ wide (code, a list), across a gutter of 2.5+; or
 - one side is prose 20+ wide (a main column) and the other a sidebar: 3+ lines, 4+ wide
-  (wider than list or line numbers), filling half its height, not mostly ``Key:`` labels.
+  (wider than list or line numbers), filling a third of its height, not mostly ``Key:`` labels.
   A sidebar can't be told from a narrow column, so it is read like one: a left sidebar as
   a unit before the main text, a right one after it.
 
@@ -42,7 +43,9 @@ _MAIN_WIDTH = 20.0  # line heights: the narrowest main column beside a sidebar
 _SIDEBAR_WIDTH = 4.0  # line heights: wider than list numbers and margin line numbers
 _ALIGN = 3.0  # line heights: left edges this close belong to one column (indents)
 _GUTTER = 0.8  # line heights: the narrowest gutter (word spaces are about a quarter)
+_WIDE_GUTTER = 2.5  # line heights: a gutter this wide may have prose on one side only
 _BREAK = 1.75  # line heights: a blank band this tall ends every gutter
+_MAX_COLUMNS = 8  # gutter positions a document remembers
 _MAX_DEPTH = 32  # cuts nested deeper stay rows (bounds recursion on freak pages)
 
 
@@ -61,7 +64,9 @@ class _Gutter:
     end: int
 
 
-def reading_order(pieces: Sequence[Line], width: float, height: float) -> list[Line]:
+def reading_order(
+    pieces: Sequence[Line], width: float, height: float, columns: list[float] | None = None
+) -> list[Line]:
     """The page's lines in reading order, from its pieces in content-stream order.
 
     Pieces on one row (boxes overlapping by half the smaller height) and one side of every
@@ -69,6 +74,10 @@ def reading_order(pieces: Sequence[Line], width: float, height: float) -> list[L
     Pieces without a usable box (empty, inverted or not finite) are kept unmerged, each
     after the line holding the located piece before it in the input. ``width`` and
     ``height`` (the page) only cap the line-height unit on broken files.
+
+    ``columns`` remembers, across the pages of one document, where gutters were proven (their
+    middles, in points from the left): a run of rows whose gutter lies there is cut even where
+    its sides alone would not prove columns (code beside code). New ones are added to it.
     """
     located = [p for p in pieces if _located(p)]
     if not located:
@@ -77,7 +86,8 @@ def reading_order(pieces: Sequence[Line], width: float, height: float) -> list[L
     page = max(width, height)
     if math.isfinite(page) and page > 0:
         unit = min(unit, page / 20)  # absurd boxes on broken files must not disable cuts
-    return _place_unlocated(pieces, _order(located, unit, 0))
+    cut = _Cut(unit, {id(p): i for i, p in enumerate(pieces)}, [] if columns is None else columns)
+    return _place_unlocated(pieces, _order(located, cut, 0))
 
 
 def _located(p: Line) -> bool:
@@ -85,10 +95,20 @@ def _located(p: Line) -> bool:
     return all(math.isfinite(c) for c in coords) and p.x1 > p.x0 and p.bottom > p.top
 
 
-def _order(pieces: list[Line], unit: float, depth: int) -> list[list[Line]]:
+@dataclass(slots=True)
+class _Cut:
+    """What every cut of one page shares: the unit, the input order, the document's gutters."""
+
+    unit: float
+    stream: dict[int, int]
+    """Each piece's place in the content stream (by ``id``)."""
+    columns: list[float]
+
+
+def _order(pieces: list[Line], cut: _Cut, depth: int) -> list[list[Line]]:
     """Pieces grouped into output lines, in reading order."""
     rows = _rows(pieces)
-    gutters = _column_gutters(rows, unit) if depth < _MAX_DEPTH else []
+    gutters = _column_gutters(rows, cut) if depth < _MAX_DEPTH else []
     if not gutters:
         return [row.pieces for row in rows]
     parts: list[list[Line]] = []
@@ -100,7 +120,7 @@ def _order(pieces: list[Line], unit: float, depth: int) -> list[list[Line]]:
         parts.append([p for p in run if p.x1 > g.x0])
         done = g.end
     parts.append([p for row in rows[done:] for p in row.pieces])
-    return [line for part in parts if part for line in _order(part, unit, depth + 1)]
+    return [line for part in parts if part for line in _order(part, cut, depth + 1)]
 
 
 def _rows(pieces: list[Line]) -> list[_Row]:
@@ -146,7 +166,7 @@ def _covered(rows: list[_Row], i: int) -> list[tuple[float, float]]:
     return covered
 
 
-def _column_gutters(rows: list[_Row], unit: float) -> list[_Gutter]:
+def _column_gutters(rows: list[_Row], cut: _Cut) -> list[_Gutter]:
     """Gutters that separate columns, on runs of rows that don't overlap, top to bottom.
 
     Taller runs win over those they overlap (then topmost, then leftmost: of three columns
@@ -155,6 +175,7 @@ def _column_gutters(rows: list[_Row], unit: float) -> list[_Gutter]:
     One sweep down the rows: a gutter opens at a gap between two pieces of a row, narrows
     to the free space of each following row, and closes when less than a gutter is left.
     """
+    unit = cut.unit
     closed: list[_Gutter] = []
     open_: list[_Gutter] = []
     for i, row in enumerate(rows):
@@ -176,16 +197,64 @@ def _column_gutters(rows: list[_Row], unit: float) -> list[_Gutter]:
             ):
                 still.append(_Gutter(gap0, gap1, i, i + 1))
         open_ = still
-    found = [
-        _extend(rows, g, unit)
-        for g in closed + open_
-        if g.end - g.start >= _MIN_RUN and _separates(rows[g.start : g.end], g, unit)
+    runs = [g for g in closed + open_ if g.end - g.start >= _MIN_RUN]
+    found = [g for g in runs if _separates(rows[g.start : g.end], g, unit)]
+    for g in found:
+        middle = (g.x0 + g.x1) / 2
+        if len(cut.columns) < _MAX_COLUMNS and all(abs(middle - x) > unit for x in cut.columns):
+            cut.columns.append(middle)
+    # A document keeps its columns: a run whose gutter lies where a proven one does (code or
+    # a list beside code, below or after the prose that proved it) is cut there too, and so
+    # is a wide gutter the file itself reads column by column (its content stream draws one
+    # side, then the other: a table or form drawn row by row alternates).
+    found += [
+        g
+        for g in runs
+        if g not in found
+        and (
+            any(g.x0 <= x <= g.x1 for x in cut.columns)
+            or _drawn_by_columns(rows[g.start : g.end], g, cut)
+        )
     ]
+    found = [_extend(rows, g, unit) for g in found]
     chosen: list[_Gutter] = []
     for g in sorted(found, key=lambda g: (g.start - g.end, g.start, g.x0)):
         if all(g.end <= c.start or c.end <= g.start for c in chosen):
             chosen.append(g)
-    return sorted(chosen, key=lambda g: g.start)
+    return _join_stacked(rows, sorted(chosen, key=lambda g: g.start), unit)
+
+
+def _join_stacked(rows: list[_Row], gutters: list[_Gutter], unit: float) -> list[_Gutter]:
+    """Gutters one above the other at the same place are one: columns whose paragraph gaps
+    happen to line up are still read down the whole page, unless a row crosses between."""
+    joined: list[_Gutter] = []
+    for g in gutters:
+        last = joined[-1] if joined else None
+        if last is not None:
+            x0, x1 = max(last.x0, g.x0), min(last.x1, g.x1)
+            between = [p for r in rows[last.end : g.start] for p in r.pieces]
+            if x1 - x0 >= _GUTTER * unit and all(p.x1 <= x0 or p.x0 >= x1 for p in between):
+                last.x0, last.x1, last.end = x0, x1, g.end
+                continue
+        joined.append(g)
+    return joined
+
+
+def _drawn_by_columns(rows: list[_Row], g: _Gutter, cut: _Cut) -> bool:
+    """A wide gutter with text on both sides that the content stream crosses once."""
+    if g.x1 - g.x0 < _WIDE_GUTTER * cut.unit:
+        return False
+    sides = [
+        (cut.stream[id(p)], p.x0 >= g.x1)
+        for r in rows
+        for p in r.pieces
+        if p.x1 <= g.x0 or p.x0 >= g.x1
+    ]
+    right = sum(1 for _, is_right in sides if is_right)
+    if right < _MIN_RUN or len(sides) - right < _MIN_RUN:
+        return False
+    order = [is_right for _, is_right in sorted(sides)]
+    return sum(1 for a, b in pairwise(order) if a != b) <= 1
 
 
 def _extend(rows: list[_Row], g: _Gutter, unit: float) -> _Gutter:
@@ -225,6 +294,13 @@ def _separates(rows: list[_Row], g: _Gutter, unit: float) -> bool:
     left, right = _side(left, unit, right=False), _side(right, unit, right=True)
     if _is_prose(left, unit, _PROSE_WIDTH) and _is_prose(right, unit, _PROSE_WIDTH):
         return True
+    # Prose beside a column of code or a list, across a gutter as wide as typesetters leave
+    # between columns: a table's columns are closer, or their cells short on both sides.
+    if g.x1 - g.x0 >= _WIDE_GUTTER * unit and (
+        (_is_prose(left, unit, _PROSE_WIDTH) and _is_text(right, unit, _PROSE_WIDTH))
+        or (_is_text(left, unit, _PROSE_WIDTH) and _is_prose(right, unit, _PROSE_WIDTH))
+    ):
+        return True
     return (_is_prose(left, unit, _MAIN_WIDTH) and _is_sidebar(right, unit)) or (
         _is_sidebar(left, unit) and _is_prose(right, unit, _MAIN_WIDTH)
     )
@@ -246,11 +322,12 @@ def _side(nearest: list[Line], unit: float, right: bool) -> list[Line]:
 
 
 def _is_text(lines: list[Line], unit: float, min_width: float) -> bool:
-    """At least 3 lines, filling half the height they span, on a wide enough side."""
+    """At least 3 lines, filling a third of the height they span (headings and paragraph
+    gaps leave the rest), on a wide enough side."""
     if len(lines) < _MIN_RUN or _span(lines) < min_width * unit:
         return False
     height = max(p.bottom for p in lines) - min(p.top for p in lines)
-    return 2 * sum(p.bottom - p.top for p in lines) >= height
+    return 3 * sum(p.bottom - p.top for p in lines) >= height
 
 
 def _is_prose(lines: list[Line], unit: float, min_width: float) -> bool:

@@ -111,7 +111,12 @@ def open_text_page(
             textpage.close()
 
 
-def read_layout(opened: OpenPage, number: int, clock: StageClock | None = None) -> PageLayout:
+def read_layout(
+    opened: OpenPage,
+    number: int,
+    clock: StageClock | None = None,
+    columns: list[float] | None = None,
+) -> PageLayout:
     """The loaded page's lines and text in reading order, and its drawing statistics.
 
     Each step is isolated: text pdfium cannot place, a broken drawing or a failed reading
@@ -144,7 +149,7 @@ def read_layout(opened: OpenPage, number: int, clock: StageClock | None = None) 
     )
     lines = guarded(
         "reading order",
-        lambda: reading_order(pieces, frame.width, frame.height),
+        lambda: reading_order(pieces, frame.width, frame.height, columns),
         lambda: list(pieces),
         warnings,
         clock,
@@ -156,10 +161,16 @@ def read_layout(opened: OpenPage, number: int, clock: StageClock | None = None) 
     return PageLayout(number, frame.width, frame.height, text, lines, drawing, warnings)
 
 
-def read_page(doc: pdfium.PdfDocument, number: int, clock: StageClock | None = None) -> PageLayout:
-    """Read page ``number`` (1-based); a page pdfium cannot load raises ``MalformedPdf``."""
+def read_page(
+    doc: pdfium.PdfDocument,
+    number: int,
+    clock: StageClock | None = None,
+    columns: list[float] | None = None,
+) -> PageLayout:
+    """Read page ``number`` (1-based); a page pdfium cannot load raises ``MalformedPdf``.
+    ``columns``: the document's gutters so far (:func:`~pdfq.extract.order.reading_order`)."""
     with open_text_page(doc, number, clock) as opened:
-        return read_layout(opened, number, clock)
+        return read_layout(opened, number, clock, columns)
 
 
 __all__ = [
