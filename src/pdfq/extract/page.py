@@ -146,6 +146,8 @@ class PageLayout:
     drawing: Drawing = field(default_factory=Drawing)
     warnings: list[str] = field(default_factory=list)
     """What could not be read (the page goes on with the rest)."""
+    pieces: list[Line] = field(default_factory=list)
+    """The text pieces the lines were joined from (table cells are read from them)."""
 
     @property
     def char_count(self) -> int:

@@ -158,7 +158,7 @@ def read_layout(
     ordered = lines_text(lines)
     if _visible(ordered) >= 0.9 * _visible(text):  # else keep pdfium's: nothing is lost
         text = ordered
-    return PageLayout(number, frame.width, frame.height, text, lines, drawing, warnings)
+    return PageLayout(number, frame.width, frame.height, text, lines, drawing, warnings, pieces)
 
 
 def read_page(

@@ -267,16 +267,67 @@ def find_tables(layout: PageLayout, textpage: pdfium.PdfTextPage, frame: Frame) 
     if not grids:
         return FoundTables()
     cell_text = _CellText(textpage, frame, inset=strategy == "lines")
-    return FoundTables(_fill(grids, strategy, cell_text))
+    return FoundTables(_fill(grids, strategy, layout.pieces, cell_text))
+
+
+def _cells_by_pdfium(grid: list[list[Box | None]], text_of: _CellText) -> list[list[str | None]]:
+    return [[None if cell is None else text_of(cell) for cell in row] for row in grid]
+
+
+def _grid_text(
+    grid: list[list[Box | None]], pieces: list[Line], text_of: _CellText
+) -> list[list[str | None]]:
+    """Each cell's text: the pieces whose centre is in it, top to bottom and left to right.
+    A cell that a piece overhangs (text running across a rule) is read by pdfium instead,
+    character by character, as is every cell when the page has no pieces."""
+    inside: dict[tuple[int, int], list[Line]] = {}
+    overhung: set[tuple[int, int]] = set()
+    bands = [
+        (min(c[1] for c in row if c), max(c[3] for c in row if c)) if any(row) else (0.0, -1.0)
+        for row in grid
+    ]
+    for piece in pieces:
+        cx, cy = (piece.x0 + piece.x1) / 2, (piece.top + piece.bottom) / 2
+        r = next((i for i, (top, bottom) in enumerate(bands) if top <= cy < bottom), None)
+        if r is None:
+            continue
+        c = next((j for j, cell in enumerate(grid[r]) if cell and cell[0] <= cx < cell[2]), None)
+        if c is None:
+            continue
+        cell = grid[r][c]
+        assert cell is not None
+        inside.setdefault((r, c), []).append(piece)
+        if piece.x0 < cell[0] - 1 or piece.x1 > cell[2] + 1:
+            overhung.add((r, c))
+    text: list[list[str | None]] = []
+    for r, row in enumerate(grid):
+        text.append([])
+        for c, cell in enumerate(row):
+            if cell is None:
+                text[-1].append(None)
+            elif not pieces or (r, c) in overhung:
+                text[-1].append(text_of(cell))
+            else:
+                found = sorted(inside.get((r, c), []), key=lambda p: (round(p.top), p.x0))
+                text[-1].append(" ".join(p.text for p in found))
+    return text
 
 
 def _fill(
-    grids: Sequence[list[list[Box | None]]], strategy: Strategy, text_of: _CellText
+    grids: Sequence[list[list[Box | None]]],
+    strategy: Strategy,
+    pieces: list[Line],
+    text_of: _CellText,
 ) -> list[Table]:
     tables = []
     for grid in grids:
+        x0 = min(c[0] for row in grid for c in row if c)
+        x1 = max(c[2] for row in grid for c in row if c)
+        top = min(c[1] for row in grid for c in row if c)
+        bottom = max(c[3] for row in grid for c in row if c)
+        near = [p for p in pieces if p.x1 > x0 and p.x0 < x1 and p.bottom > top and p.top < bottom]
         rows = clean_rows(
-            [[None if cell is None else text_of(cell) for cell in row] for row in grid]
+            _grid_text(grid, near, text_of) if pieces else _cells_by_pdfium(grid, text_of)
         )
         if len(rows) >= 2 and len(rows[0]) >= 2 and not _not_a_table(rows, strategy):
             boxes = [cell for row in grid for cell in row if cell is not None]
