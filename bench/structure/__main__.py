@@ -1,0 +1,5 @@
+"""``python -m bench.structure``: see :mod:`bench.structure`."""
+
+from bench.structure.run import main
+
+raise SystemExit(main())
