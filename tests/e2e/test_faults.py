@@ -73,7 +73,9 @@ def test_a_hung_page_hits_the_hard_limit_then_fails_timeout(
     client = make_client(
         workers=1, max_attempts=2, job_time_limit_seconds=0.4, job_time_limit_grace_seconds=0.4
     )
-    hung = submit(client, samples.grid_pdf(pages=1, rows=120, cols=30)).json()["id"]
+    # One page that takes seconds (OCR of a dense page) against a limit of 0.8 s.
+    dense = samples.text_pdf(pages=1, words_per_page=1500)
+    hung = submit(client, dense, ocr="always").json()["id"]
     job = wait_job(client, hung, timeout=30)
     assert job["status"] == "failed"
     assert job["error"]["code"] == "timeout"

@@ -208,16 +208,18 @@ def test_jobs_of_a_killed_server_finish_after_restart(tmp_path: Path) -> None:
 
 def test_sigterm_hands_running_jobs_back_without_spending_an_attempt(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    live = LiveServer(data_dir, PDFQ_WORKERS="1").start()
+    # OCR of every page (seconds each) outlasts the shutdown's grace on any machine; one
+    # worker runs the whole job (no OCR chunks).
+    live = LiveServer(data_dir, PDFQ_WORKERS="1", PDFQ_OCR_CHUNK_PAGES="0").start()
     with live.client() as client:
-        job_id = submit(client, samples.grid_pdf(pages=200)).json()["id"]
+        job_id = submit(client, samples.text_pdf(pages=20), ocr="always").json()["id"]
         wait_job(client, job_id, predicate=lambda j: j["progress"]["pages_done"] >= 1)
     started = time.monotonic()
     # uvicorn finishes its graceful shutdown, then re-raises SIGTERM (as process managers expect).
     assert live.stop() in (0, -signal.SIGTERM)
     assert time.monotonic() - started < 25  # the 10 s grace, then the job is handed back
 
-    restarted = LiveServer(data_dir, PDFQ_WORKERS="1").start()
+    restarted = LiveServer(data_dir, PDFQ_WORKERS="1", PDFQ_OCR_CHUNK_PAGES="0").start()
     try:
         with restarted.client() as client:
             job = client.get(f"/v1/jobs/{job_id}").json()
