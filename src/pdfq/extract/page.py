@@ -16,14 +16,20 @@ Box = tuple[float, float, float, float]
 """x0, top, x1, bottom in points from the displayed page's top-left corner."""
 
 
+def _hyphens(text: str) -> str:
+    # pdfium marks a hyphen where a word breaks at a line's end as U+0002, or as U+FFFE when
+    # it joined the two lines into one: the hyphen was printed, so it is kept.
+    return text.replace("\x02", "-").replace("\ufffe", "-")
+
+
 def clean_line(text: str) -> str:
     """One line of pdfium text, cleaned as :func:`clean_text` does, with single spaces."""
-    return " ".join(_CONTROL.sub("", text.replace("\x02", "-")).split())
+    return " ".join(_CONTROL.sub("", _hyphens(text)).split())
 
 
 def clean_text(text: str) -> str:
     """pdfium text → plain text: ``\\n`` line ends, no control characters, no trailing blanks."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x02", "-")
+    text = _hyphens(text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub("", text)
     return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
 
