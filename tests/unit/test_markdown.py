@@ -160,3 +160,17 @@ def test_a_page_typed_all_in_a_fixed_pitch_font_is_prose_not_code() -> None:
         "The parties agree to the terms that follow, clause by clause. "
         "Each clause binds both of them from the day it is signed.",
     ]
+
+
+def test_a_bulleted_item_set_in_inline_code_is_a_list_item_not_code() -> None:
+    md = page_markdown(
+        layout(
+            line("Some prose to set the body size, long enough to count as the body.", 50),
+            mono("• Gt(x) - value must be greater than x", 64),
+            mono("• Ge(x) - value must be greater or equal", 75),
+        ),
+        [],
+    )
+    assert md.split("\n\n")[1] == (
+        "- Gt(x) - value must be greater than x\n- Ge(x) - value must be greater or equal"
+    )

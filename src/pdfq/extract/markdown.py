@@ -21,6 +21,9 @@ _BULLET = re.compile(
     "^[\u2022\u25e6\u25aa\u25ab\u2023\u2043\u25cf\u25cb\u25a0\u25a1\u00b7\u2219\u2013\u2014*-]\\s+"
 )
 _NUMBERED = re.compile(r"^(\d{1,3})[.)]\s+")
+_TYPOGRAPHIC_BULLET = re.compile(
+    "^[\u2022\u25e6\u25aa\u25ab\u2023\u2043\u25cf\u25cb\u25a0\u25a1]\\s"
+)
 TYPEWRITTEN = 0.8  # share of a page's characters in a fixed-pitch font past which it is typed
 _LIST_ITEM = re.compile(r"^(- |\d+\. )")
 _MD_LINE_START = re.compile(r"^([#>+=]|[-*](?=\s)|\d+[.)](?=\s))")
@@ -144,7 +147,9 @@ def page_blocks(
         gap = line.top - prev.bottom if prev is not None else 0.0
         near = prev is not None and gap < 0.8 * max(line.size, 1.0)
 
-        if line.mono and listings:
+        # A typographic bullet opens a list item even when the item's text is inline code
+        # (the line's probe character then reads as fixed pitch); "-" and "*" may be code.
+        if line.mono and listings and not _TYPOGRAPHIC_BULLET.match(text):
             # A blank line or two inside a listing keeps it one block.
             if kind == "code" and prev is not None and gap < 2.8 * max(line.size, 1.0):
                 blocks[-1].lines.append(line)
