@@ -46,28 +46,18 @@ def extract_file(path: Path, options: Options, password: str | None) -> Document
     from pdfq.extract.ocr import OcrChain
 
     settings = Settings()
-    limits = Limits(
-        max_pages=settings.max_pages,
-        max_stream_bytes=settings.max_stream_bytes,
-        ocr_dpi=settings.ocr_dpi,
-        ocr_max_pixels=settings.ocr_max_pixels,
-        reject_findings=settings.rejected_findings,
-        max_image_bytes=settings.max_image_bytes,
-    )
     kind = _kind(path)
     with tempfile.TemporaryDirectory(prefix="pdfq-extract-") as scratch:
         source = path
         if kind is not InputType.PDF:
             source = Path(scratch) / f"{path.stem}.pdf"
-            convert = ConvertLimits(
-                max_pages=settings.max_pages,
-                max_pixels=settings.ocr_max_pixels,
-                timeout_seconds=settings.convert_time_limit_seconds,
-                max_memory_mb=settings.convert_max_memory_mb,
-            )
-            to_pdf(path, source, kind, convert)
+            to_pdf(path, source, kind, ConvertLimits.from_settings(settings))
         result = extract_document(
-            source, options=options, password=password, limits=limits, ocr=OcrChain(settings)
+            source,
+            options=options,
+            password=password,
+            limits=Limits.from_settings(settings),
+            ocr=OcrChain(settings),
         )
     return result.model_copy(update={"filename": path.name})
 

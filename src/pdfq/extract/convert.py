@@ -21,12 +21,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from pdfq import scratch
 from pdfq.errors import JobTimeout, MalformedPdf, TooManyPages, UnsafePdf, UnsupportedType
 from pdfq.formats import InputType
+
+if TYPE_CHECKING:
+    from pdfq.config import Settings
 
 DEFAULT_DPI = 300
 SUFFIXES = {
@@ -46,6 +50,16 @@ class ConvertLimits:
     max_pixels: int = 40_000_000
     timeout_seconds: float = 120.0
     max_memory_mb: int = 4096
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConvertLimits:
+        """The limits a worker applies, from its settings."""
+        return cls(
+            max_pages=settings.max_pages,
+            max_pixels=settings.ocr_max_pixels,
+            timeout_seconds=settings.convert_time_limit_seconds,
+            max_memory_mb=settings.convert_max_memory_mb,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ from pdfq.extract.scan import ScanReport, scan_pdf
 from pdfq.extract.tables import FoundTables, find_tables
 
 if TYPE_CHECKING:
+    from pdfq.config import Settings
     from pdfq.extract.ocr import OcrChain
 
 LOOK_AHEAD = 6
@@ -71,6 +72,18 @@ class Limits:
     """Bytes of images one document may extract."""
     page_seconds: float = 60.0
     """A page's time budget: its optional stages (tables, images) are skipped past it."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The limits a worker applies, from its settings."""
+        return cls(
+            max_pages=settings.max_pages,
+            max_stream_bytes=settings.max_stream_bytes,
+            ocr_dpi=settings.ocr_dpi,
+            ocr_max_pixels=settings.ocr_max_pixels,
+            reject_findings=settings.rejected_findings,
+            max_image_bytes=settings.max_image_bytes,
+        )
 
 
 class Document:

@@ -244,21 +244,9 @@ def build_worker_context(settings: Settings) -> WorkerContext:
         db=db,
         blobs=open_blobs(settings),
         secrets=load_secret_box(settings),
-        limits=Limits(
-            max_pages=settings.max_pages,
-            max_stream_bytes=settings.max_stream_bytes,
-            ocr_dpi=settings.ocr_dpi,
-            ocr_max_pixels=settings.ocr_max_pixels,
-            reject_findings=settings.rejected_findings,
-            max_image_bytes=settings.max_image_bytes,
-        ),
+        limits=Limits.from_settings(settings),
         owner=owner,
         leases=LeaseKeeper(db, owner=owner, lease_seconds=settings.lease_seconds),
         ocr=OcrChain(settings),
-        convert_limits=ConvertLimits(
-            max_pages=settings.max_pages,
-            max_pixels=settings.ocr_max_pixels,
-            timeout_seconds=settings.convert_time_limit_seconds,
-            max_memory_mb=settings.convert_max_memory_mb,
-        ),
+        convert_limits=ConvertLimits.from_settings(settings),
     )
