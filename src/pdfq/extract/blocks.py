@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pdfq.domain import Block, BlockLine, Box, PageImage, Table
 from pdfq.extract.markdown import PageBlock
+from pdfq.extract.page import union
 from pdfq.extract.pdf import Line
 
 
@@ -47,13 +48,9 @@ def with_images(
     return placed
 
 
-def _union(boxes: Sequence[Box]) -> Box:
-    return (
-        round(min(b[0] for b in boxes), 2),
-        round(min(b[1] for b in boxes), 2),
-        round(max(b[2] for b in boxes), 2),
-        round(max(b[3] for b in boxes), 2),
-    )
+def _rounded_union(boxes: Sequence[Box]) -> Box:
+    x0, top, x1, bottom = union(boxes)
+    return round(x0, 2), round(top, 2), round(x1, 2), round(bottom, 2)
 
 
 def _line_box(line: Line) -> Box:
@@ -106,7 +103,7 @@ def to_blocks(
             blocks.append(
                 Block(
                     kind=part.kind,
-                    bbox=_union([b.bbox for b in lines]) if positioned and lines else None,
+                    bbox=_rounded_union([b.bbox for b in lines]) if positioned and lines else None,
                     text="\n".join(line.text for line in part.lines),
                     markdown=part.markdown,
                     level=part.level,

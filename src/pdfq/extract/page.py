@@ -8,12 +8,28 @@ Every box is in the page as displayed: points from the top-left corner with the 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 
 Box = tuple[float, float, float, float]
 """x0, top, x1, bottom in points from the displayed page's top-left corner."""
+
+
+def visible_chars(text: str) -> int:
+    """Characters that are not whitespace (counted in C: this runs on every page)."""
+    return len(text) - sum(text.count(c) for c in " \n\t\r\x0b\x0c")
+
+
+def union(boxes: Sequence[Box]) -> Box:
+    """The smallest box holding all of ``boxes`` (at least one)."""
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
 
 
 def _hyphens(text: str) -> str:
@@ -160,4 +176,14 @@ class PageLayout:
         return sum(1 for c in self.text if not c.isspace())
 
 
-__all__ = ["Box", "Drawing", "Frame", "Line", "PageLayout", "clean_line", "clean_text"]
+__all__ = [
+    "Box",
+    "Drawing",
+    "Frame",
+    "Line",
+    "PageLayout",
+    "clean_line",
+    "clean_text",
+    "union",
+    "visible_chars",
+]

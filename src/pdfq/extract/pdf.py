@@ -23,7 +23,7 @@ from pdfq.errors import Encrypted, MalformedPdf
 from pdfq.extract.drawing import read_drawing
 from pdfq.extract.isolate import StageClock, guarded
 from pdfq.extract.order import reading_order
-from pdfq.extract.page import Drawing, Frame, Line, PageLayout, clean_text
+from pdfq.extract.page import Drawing, Frame, Line, PageLayout, clean_text, visible_chars
 from pdfq.extract.textlayer import page_frame, read_pieces
 
 
@@ -74,10 +74,6 @@ def open_page(doc: pdfium.PdfDocument, number: int) -> Iterator[pdfium.PdfPage]:
         raise MalformedPdf(f"page {number} cannot be read: {exc}") from exc
     finally:
         page.close()
-
-
-def _visible(text: str) -> int:
-    return len(text) - text.count(" ") - text.count("\n")
 
 
 def lines_text(lines: list[Line]) -> str:
@@ -156,7 +152,7 @@ def read_layout(
         optional=False,
     )
     ordered = lines_text(lines)
-    if _visible(ordered) >= 0.9 * _visible(text):  # else keep pdfium's: nothing is lost
+    if visible_chars(ordered) >= 0.9 * visible_chars(text):  # else keep pdfium's: nothing is lost
         text = ordered
     return PageLayout(number, frame.width, frame.height, text, lines, drawing, warnings, pieces)
 

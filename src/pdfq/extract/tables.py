@@ -20,7 +20,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from pdfq.domain import Table
-from pdfq.extract.page import Box, Frame, Line, PageLayout
+from pdfq.extract.page import Box, Frame, Line, PageLayout, union
 
 Strategy = Literal["lines", "text"]
 
@@ -270,16 +270,12 @@ def find_tables(layout: PageLayout, textpage: pdfium.PdfTextPage, frame: Frame) 
     return FoundTables(_fill(grids, strategy, layout.pieces, cell_text))
 
 
-def _cells_by_pdfium(grid: list[list[Box | None]], text_of: _CellText) -> list[list[str | None]]:
-    return [[None if cell is None else text_of(cell) for cell in row] for row in grid]
-
-
 def _grid_text(
     grid: list[list[Box | None]], pieces: list[Line], text_of: _CellText
 ) -> list[list[str | None]]:
     """Each cell's text: the pieces whose centre is in it, top to bottom and left to right.
     A cell that a piece overhangs (text running across a rule) is read by pdfium instead,
-    character by character, as is every cell when the page has no pieces."""
+    character by character, as is every cell when no piece lies in the grid."""
     inside: dict[tuple[int, int], list[Line]] = {}
     overhung: set[tuple[int, int]] = set()
     bands = [
@@ -321,22 +317,11 @@ def _fill(
 ) -> list[Table]:
     tables = []
     for grid in grids:
-        x0 = min(c[0] for row in grid for c in row if c)
-        x1 = max(c[2] for row in grid for c in row if c)
-        top = min(c[1] for row in grid for c in row if c)
-        bottom = max(c[3] for row in grid for c in row if c)
+        x0, top, x1, bottom = union([cell for row in grid for cell in row if cell is not None])
         near = [p for p in pieces if p.x1 > x0 and p.x0 < x1 and p.bottom > top and p.top < bottom]
-        rows = clean_rows(
-            _grid_text(grid, near, text_of) if pieces else _cells_by_pdfium(grid, text_of)
-        )
+        rows = clean_rows(_grid_text(grid, near, text_of))
         if len(rows) >= 2 and len(rows[0]) >= 2 and not _not_a_table(rows, strategy):
-            boxes = [cell for row in grid for cell in row if cell is not None]
-            bbox = (
-                round(min(b[0] for b in boxes), 2),
-                round(min(b[1] for b in boxes), 2),
-                round(max(b[2] for b in boxes), 2),
-                round(max(b[3] for b in boxes), 2),
-            )
+            bbox = (round(x0, 2), round(top, 2), round(x1, 2), round(bottom, 2))
             tables.append(Table(rows=rows, bbox=bbox))
     return tables
 

@@ -23,7 +23,7 @@ from functools import lru_cache
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from pdfq.extract.page import Box, Frame, Line, clean_line
+from pdfq.extract.page import Box, Frame, Line, clean_line, union
 
 _BOLD_NAME = re.compile(r"bold|black|heavy|semibold|demi|extrabold|ultrabold", re.IGNORECASE)
 _MONO_NAME = re.compile(r"mono|courier|consol|menlo|code|typewriter|fixed|\bcmtt|sfmono", re.I)
@@ -133,21 +133,12 @@ def _wide_gap(boxes: list[Box], size: float) -> bool:
     return any(b[0] - a[2] > limit for a, b in itertools.pairwise(ordered))
 
 
-def _union(boxes: list[Box]) -> Box:
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
-
-
 def _line(text: str, boxes: list[Box], style: tuple[float, bool, bool]) -> Line:
     size, bold, mono = style
     if len(boxes) == 1:
         x0, top, x1, bottom = boxes[0]
         return Line(text, x0, x1, top, bottom, size, bold, (), mono=mono)
-    x0, top, x1, bottom = _union(boxes)
+    x0, top, x1, bottom = union(boxes)
     segments = tuple(sorted((b[0], b[2]) for b in boxes))
     return Line(text, x0, x1, top, bottom, size, bold, segments, mono=mono)
 
@@ -186,7 +177,7 @@ def _piece(reader: _Reader, start: int, end: int, boxes: list[Box]) -> Line | No
     if not text:
         return None
     height = max(b[3] for b in boxes) - min(b[1] for b in boxes)
-    return _line(text, [_union(boxes)], reader.style(start, end - start + 1, height))
+    return _line(text, [union(boxes)], reader.style(start, end - start + 1, height))
 
 
 def _split_by_chars(

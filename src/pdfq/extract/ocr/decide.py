@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from pdfq.domain import OcrMode
+from pdfq.extract.page import visible_chars
 from pdfq.extract.pdf import PageLayout
 
 IMAGE_PAGE = 0.5  # share of the page covered by images above which it is a scan
@@ -20,10 +21,6 @@ DRAWN = 200  # path objects on a page without text: maybe text drawn as outlines
 
 
 _UNMAPPED = re.compile("[\ufffd\ue000-\uf8ff\x00-\x08\x0e-\x1f]")
-
-
-def visible_chars(text: str) -> int:
-    return len(text) - sum(text.count(c) for c in " \n\t\r\x0b\x0c")
 
 
 def unmapped_share(text: str) -> float:
