@@ -43,7 +43,6 @@ from pdfq.extract.pdf import (
     open_text_page,
     read_layout,
     read_metadata,
-    read_page,
 )
 from pdfq.extract.render import render_page
 from pdfq.extract.scan import ScanReport, scan_pdf
@@ -160,9 +159,14 @@ class Document:
             return cached
         self.clock.new_page()
         try:
-            layout = read_page(self._pdf, number, self.clock, self.columns)
+            with open_text_page(self._pdf, number, self.clock) as opened:
+                return self._read_layout(opened, number)
         except MalformedPdf as exc:
             return exc, None
+
+    def _read_layout(self, opened: OpenPage, number: int) -> tuple[PageLayout, str | None]:
+        """The loaded page's layout (its furniture and columns learned) and why it needs OCR."""
+        layout = read_layout(opened, number, self.clock, self.columns)
         self.furniture.learn(layout)
         return layout, ocr_reason(layout, self.options.ocr)
 
@@ -220,9 +224,7 @@ class Document:
                 if cached is not None and isinstance(cached[0], PageLayout):
                     layout, reason = cached[0], cached[1]
                 else:
-                    layout = read_layout(opened, number, self.clock, self.columns)
-                    self.furniture.learn(layout)
-                    reason = ocr_reason(layout, self.options.ocr)
+                    layout, reason = self._read_layout(opened, number)
                 if reason is None:
                     return self._text_page(layout, opened)
                 if self.ocr is None:
@@ -262,11 +264,11 @@ class Document:
         clock = self.clock
         furniture_ids = {id(line) for line in self.furniture.find(layout)}
 
-        def furniture(line: Line) -> bool:
+        def is_furniture(line: Line) -> bool:
             return id(line) in furniture_ids
 
         def blocks() -> list[PageBlock]:
-            return with_images(page_blocks(layout, tables, furniture), images, tables)
+            return with_images(page_blocks(layout, tables, is_furniture), images, tables)
 
         def plain() -> list[PageBlock]:
             return plain_blocks(layout)
@@ -288,9 +290,10 @@ class Document:
             clock,
             optional=False,
         )
+        furniture = [line for p in parts if p.kind == "furniture" for line in p.lines]
         return PageResult(
             number=layout.number,
-            text=_without_furniture(layout, parts),
+            text=_without(layout, furniture),
             markdown=markdown,
             method="text",
             tables=tables,
@@ -299,7 +302,7 @@ class Document:
             width=round(layout.width, 2),
             height=round(layout.height, 2),
             warnings=warnings,
-            furniture=[line.text for p in parts if p.kind == "furniture" for line in p.lines],
+            furniture=[line.text for line in furniture],
         )
 
     def _images(self, layout: PageLayout, opened: OpenPage, warnings: list[str]) -> list[PageImage]:
@@ -405,12 +408,12 @@ class _TextRead:
     warnings: list[str]
 
 
-def _without_furniture(layout: PageLayout, parts: list[PageBlock]) -> str:
+def _without(layout: PageLayout, furniture: list[Line]) -> str:
     """The page's text without its furniture lines (when the text is its lines)."""
-    furniture = {id(line) for p in parts if p.kind == "furniture" for line in p.lines}
     if not furniture or layout.text != lines_text(layout.lines):
         return layout.text
-    return lines_text([line for line in layout.lines if id(line) not in furniture])
+    left_out = {id(line) for line in furniture}
+    return lines_text([line for line in layout.lines if id(line) not in left_out])
 
 
 def _unreadable(number: int, problem: MalformedPdf) -> PageResult:

@@ -157,18 +157,6 @@ def read_layout(
     return PageLayout(number, frame.width, frame.height, text, lines, drawing, warnings, pieces)
 
 
-def read_page(
-    doc: pdfium.PdfDocument,
-    number: int,
-    clock: StageClock | None = None,
-    columns: list[float] | None = None,
-) -> PageLayout:
-    """Read page ``number`` (1-based); a page pdfium cannot load raises ``MalformedPdf``.
-    ``columns``: the document's gutters so far (:func:`~pdfq.extract.order.reading_order`)."""
-    with open_text_page(doc, number, clock) as opened:
-        return read_layout(opened, number, clock, columns)
-
-
 __all__ = [
     "Drawing",
     "Line",
@@ -181,5 +169,4 @@ __all__ = [
     "open_text_page",
     "read_layout",
     "read_metadata",
-    "read_page",
 ]
