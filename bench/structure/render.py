@@ -37,20 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
 LAYOUTS = ("single", "two-column", "header-footer", "dense")
 RULED_LAYOUTS = frozenset({"dense"})
 """Layouts whose tables have rules (cell borders); the others print tables without any."""
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 _BASE_CSS = """
 @page { size: A4; }
@@ -177,7 +169,7 @@ def printer() -> Iterator[Printer]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield Printer(browser)
         finally:

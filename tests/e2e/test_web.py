@@ -34,19 +34,11 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
 
 from pdfq.api import sse
 from tests import samples
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import LiveServer, events_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 API_KEY = "pdfq-test-key"
 JOB_TIMEOUT = 30_000  # ms: a job of a few pages takes well under a second
