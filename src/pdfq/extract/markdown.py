@@ -16,14 +16,12 @@ from dataclasses import dataclass, field
 from pdfq.domain import Table
 from pdfq.extract.pdf import Line, PageLayout
 
-# Bullets: round, square and triangular bullets, middle dots, en and em dashes, hyphen, asterisk.
-_BULLET = re.compile(
-    "^[\u2022\u25e6\u25aa\u25ab\u2023\u2043\u25cf\u25cb\u25a0\u25a1\u00b7\u2219\u2013\u2014*-]\\s+"
-)
+# Bullets: round, square and triangular bullets (typographic: never code), then middle dots,
+# en and em dashes, hyphen, asterisk.
+_TYPOGRAPHIC = "\u2022\u25e6\u25aa\u25ab\u2023\u2043\u25cf\u25cb\u25a0\u25a1"
+_BULLET = re.compile(f"^[{_TYPOGRAPHIC}\u00b7\u2219\u2013\u2014*-]\\s+")
+_TYPOGRAPHIC_BULLET = re.compile(f"^[{_TYPOGRAPHIC}]\\s")
 _NUMBERED = re.compile(r"^(\d{1,3})[.)]\s+")
-_TYPOGRAPHIC_BULLET = re.compile(
-    "^[\u2022\u25e6\u25aa\u25ab\u2023\u2043\u25cf\u25cb\u25a0\u25a1]\\s"
-)
 TYPEWRITTEN = 0.8  # share of a page's characters in a fixed-pitch font past which it is typed
 _LIST_ITEM = re.compile(r"^(- |\d+\. )")
 _MD_LINE_START = re.compile(r"^([#>+=]|[-*](?=\s)|\d+[.)](?=\s))")
